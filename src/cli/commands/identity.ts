@@ -1,0 +1,115 @@
+import { join, resolve } from 'node:path'
+import { readCertificateChain, describeCertificate, ROLES } from '../../identity/index.js'
+import { initRoot, initMember, issueComponent } from '../../local/provision.js'
+import { homeLayout } from '../../local/layout.js'
+import { requireOption } from '../command.js'
+import { UsageError } from '../errors.js'
+import type { Command } from '../command.js'
+import type { Role } from '../../identity/index.js'
+
+export const caInit: Command = {
+  name: 'ca init',
+  summary: 'Create the federation root CA (once per federation, kept offline by whoever founds it).',
+  usage: 'ca init --federation DOMAIN [--dir DIR]',
+  options: {
+    federation: { type: 'string', value: 'DOMAIN', description: 'federation domain, e.g. collective.local' },
+    dir: { type: 'string', value: 'DIR', description: 'where to write root.key and root.crt (default HOME/ca)' }
+  },
+  async run (ctx) {
+    const federation = requireOption(ctx.values, 'federation', this)
+    const dir = resolve(ctx.values.dir ?? homeLayout(ctx.home).rootDir)
+    const cert = await initRoot(dir, federation)
+    const info = describeCertificate(cert)
+    ctx.emit({ dir, federation, fingerprint: info.fingerprint, notAfter: info.notAfter })
+    ctx.out(`Created the root CA of federation ${federation} in ${dir}`)
+    ctx.out(`  root.key  private: keep it safe and offline; only "member init" needs it`)
+    ctx.out(`  root.crt  public: every peer of the federation trusts it (sha256 ${info.fingerprint})`)
+  }
+}
+
+export const memberInit: Command = {
+  name: 'member init',
+  summary: 'Create a member CA signed by the federation root, name-constrained to the member\'s domain.',
+  usage: 'member init NAME --domain DOMAIN [--root-dir DIR] [--dir DIR]',
+  description: 'The member CA can only certify names inside DOMAIN (e.g. node-01@DOMAIN), never another member\'s.',
+  minPositionals: 1,
+  maxPositionals: 1,
+  options: {
+    domain: { type: 'string', value: 'DOMAIN', description: 'the member\'s domain, e.g. home.collective.local' },
+    'root-dir': { type: 'string', value: 'DIR', description: 'folder with root.key and root.crt (default HOME/ca)' },
+    dir: { type: 'string', value: 'DIR', description: 'where to write the member CA (default HOME/member)' }
+  },
+  async run (ctx) {
+    const member = ctx.positionals[0]
+    const domain = requireOption(ctx.values, 'domain', this)
+    const layout = homeLayout(ctx.home)
+    const dir = resolve(ctx.values.dir ?? layout.memberDir)
+    const cert = await initMember(resolve(ctx.values['root-dir'] ?? layout.rootDir), dir, member, domain)
+    const info = describeCertificate(cert)
+    ctx.emit({ dir, member, domain, name: info.federatedName, fingerprint: info.fingerprint, notAfter: info.notAfter })
+    ctx.out(`Created member CA ${info.federatedName ?? member} in ${dir} (may only certify *@${domain})`)
+  }
+}
+
+export const certIssue: Command = {
+  name: 'cert issue',
+  summary: 'Issue a certificate for a coordinator, node or client, binding its libp2p Ed25519 key to a federated name.',
+  usage: 'cert issue --role coordinator|node|client --name NAME [--out DIR] [--key FILE] [--member-dir DIR] [--days N]',
+  options: {
+    role: { type: 'string', value: 'ROLE', description: `one of ${ROLES.join(', ')}` },
+    name: { type: 'string', value: 'NAME', description: 'local part of the federated name, e.g. node-01' },
+    out: { type: 'string', value: 'DIR', description: 'folder for peer.key, peer.crt and root.crt (default HOME/<name>)' },
+    key: { type: 'string', value: 'FILE', description: 'certify this existing peer key instead of generating one' },
+    'member-dir': { type: 'string', value: 'DIR', description: 'the member CA folder (default HOME/member)' },
+    days: { type: 'string', value: 'N', description: 'validity in days (default 365)' }
+  },
+  async run (ctx) {
+    const role = requireOption(ctx.values, 'role', this)
+    if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`)
+    const name = requireOption(ctx.values, 'name', this)
+    const days = ctx.values.days != null ? Number(ctx.values.days) : undefined
+    if (days != null && (!Number.isInteger(days) || days < 1)) throw new UsageError('--days must be a positive whole number')
+    const layout = homeLayout(ctx.home)
+    const outDir = resolve(ctx.values.out ?? join(ctx.home, name))
+    const { cert, keyFile, certFile } = await issueComponent({
+      memberDir: resolve(ctx.values['member-dir'] ?? layout.memberDir),
+      outDir,
+      role: role as Role,
+      name,
+      keyFile: ctx.values.key != null ? resolve(ctx.values.key) : undefined,
+      validityDays: days
+    })
+    const info = describeCertificate(cert)
+    ctx.emit({ ...info, keyFile, certFile })
+    ctx.out(`Issued ${role} certificate for ${info.federatedName}`)
+    ctx.out(`  peer ID  ${info.peerId}`)
+    ctx.out(`  key      ${keyFile}`)
+    ctx.out(`  chain    ${certFile}`)
+    ctx.out(`  expires  ${info.notAfter.toISOString()}`)
+  }
+}
+
+export const certShow: Command = {
+  name: 'cert show',
+  summary: 'Show a certificate file in human-readable form: name, role, peer ID, issuer, validity.',
+  usage: 'cert show FILE',
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run (ctx) {
+    const certs = await readCertificateChain(resolve(ctx.positionals[0]))
+    const infos = certs.map(c => describeCertificate(c))
+    ctx.emit(infos)
+    infos.forEach((info, i) => {
+      if (i > 0) ctx.out('')
+      ctx.out(`${i === 0 ? 'Certificate' : 'Issued by'}: ${info.kind}`)
+      const rows: Array<[string, unknown]> = [
+        ['subject', info.subject], ['name', info.federatedName], ['role', info.role], ['peer ID', info.peerId],
+        ['domain', info.domain], ['federation', info.federation], ['issuer', info.issuer], ['serial', info.serial],
+        ['valid from', info.notBefore.toISOString()],
+        ['valid until', `${info.notAfter.toISOString()} (${info.expiresInDays < 0 ? `EXPIRED ${-info.expiresInDays} days ago` : `${info.expiresInDays} days left`})`],
+        ['sha256', info.fingerprint]
+      ]
+      for (const [k, v] of rows) if (v != null) ctx.out(`  ${k.padEnd(12)} ${String(v)}`)
+    })
+  }
+}

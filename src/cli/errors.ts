@@ -1,0 +1,4 @@
+export class UsageError extends Error {
+  static name = 'UsageError'
+  name = 'UsageError'
+}

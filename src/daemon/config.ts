@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { parseSize } from '../util/units.js'
+
+export class ConfigError extends Error {
+  static name = 'ConfigError'
+  name = 'ConfigError'
+}
+
+const multiaddrString = z.string().refine(s => { try { multiaddr(s); return true } catch { return false } }, 'not a valid multiaddr')
+
+const schema = z.strictObject({
+  role: z.enum(['coordinator', 'node', 'client']),
+  identity: z.strictObject({
+    key: z.string().min(1),
+    cert: z.string().min(1),
+    root: z.string().min(1)
+  }),
+  dataDir: z.string().min(1).default('data'),
+  controlSocket: z.string().min(1).default('control.sock'),
+  listen: z.array(multiaddrString).default(['/ip4/127.0.0.1/tcp/0']),
+  coordinator: multiaddrString.refine(s => s.includes('/p2p/'), 'must end in /p2p/<peer id> of the coordinator').optional(),
+  heartbeatIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
+  storage: z.strictObject({
+    capacity: z.union([z.string(), z.number()]).optional()
+  }).default({}),
+  metrics: z.strictObject({
+    listen: z.string().regex(/^[^:]+:\d+$/, 'host:port').default('127.0.0.1:0'),
+    enabled: z.boolean().default(true)
+  }).default({ listen: '127.0.0.1:0', enabled: true })
+})
+
+export type DaemonConfigFile = z.infer<typeof schema>
+
+export interface DaemonConfig extends Omit<DaemonConfigFile, 'storage'> {
+  /** Absolute path of the file this came from; relative paths in it are resolved against its folder */
+  path: string
+  storage: { capacityBytes?: number }
+}
+
+/** Loads and validates a daemon config; every problem is reported with the key it concerns */
+export async function loadConfig (path: string): Promise<DaemonConfig> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err: any) {
+    throw new ConfigError(`cannot read config ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`)
+  }
+  let raw: unknown
+  try {
+    raw = parseYaml(text)
+  } catch (err: any) {
+    throw new ConfigError(`config ${path} is not valid YAML: ${err.message}`)
+  }
+  const parsed = schema.safeParse(raw ?? {})
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(i => {
+      const at = i.path.length > 0 ? i.path.join('.') : '(top level)'
+      return `  ${at}: ${i.message}`
+    })
+    throw new ConfigError(`config ${path} is invalid:\n${problems.join('\n')}`)
+  }
+  const base = dirname(resolve(path))
+  const c = parsed.data
+  let capacityBytes: number | undefined
+  try {
+    capacityBytes = c.storage.capacity != null ? parseSize(c.storage.capacity) : undefined
+  } catch (err: any) {
+    throw new ConfigError(`config ${path} is invalid:\n  storage.capacity: ${err.message}`)
+  }
+  return {
+    ...c,
+    path: resolve(path),
+    identity: {
+      key: resolve(base, c.identity.key),
+      cert: resolve(base, c.identity.cert),
+      root: resolve(base, c.identity.root)
+    },
+    dataDir: resolve(base, c.dataDir),
+    controlSocket: resolve(base, c.controlSocket),
+    storage: { capacityBytes }
+  }
+}

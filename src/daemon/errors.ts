@@ -1,0 +1,4 @@
+export class IdentityConfigError extends Error {
+  static name = 'IdentityConfigError'
+  name = 'IdentityConfigError'
+}

@@ -1,0 +1,71 @@
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { certifiedNoise } from './certified-noise.js'
+import type { CertifiedNoiseInit } from './certified-noise.js'
+import type { Role } from '../identity/index.js'
+import type { PrivateKey, Libp2p } from '@libp2p/interface'
+import type { Identify } from '@libp2p/identify'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Ping } from '@libp2p/ping'
+import type { GossipSub } from '@libp2p/gossipsub'
+
+/** Kademlia on our own protocol ID, so our DHT never mixes with a public one */
+export const KAD_PROTOCOL = '/collective/kad/1.0.0'
+
+export interface HostServices {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  pubsub: GossipSub
+  [key: string]: unknown
+}
+
+export type Host = Libp2p<HostServices>
+
+export interface HostInit extends Omit<CertifiedNoiseInit, 'localRole'> {
+  privateKey: PrivateKey
+  role: Role
+  /** Multiaddrs to listen on (default: an ephemeral TCP port on 127.0.0.1) */
+  listen?: string[]
+  /** How long a dial may take, handshake included (default 10 s) */
+  dialTimeoutMs?: number
+}
+
+/**
+ * Builds the libp2p host every daemon runs: TCP, Noise with the certificate exchange, yamux, identify, ping,
+ * kad-dht on a private protocol ID and gossipsub. One factory, so that every role speaks the same stack.
+ */
+export async function createHost (init: HostInit): Promise<Host> {
+  const { privateKey, role, listen, dialTimeoutMs, ...noiseInit } = init
+  return createLibp2p({
+    privateKey,
+    start: false,
+    addresses: { listen: listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [certifiedNoise({ ...noiseInit, localRole: role })],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      dialTimeout: dialTimeoutMs ?? 10_000,
+      inboundUpgradeTimeout: 15_000
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: KAD_PROTOCOL,
+        // Members of a collective often live on private networks; their addresses are the ones that matter.
+        peerInfoMapper: passthroughMapper,
+        clientMode: role === 'client'
+      }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false
+      })
+    }
+  }) as unknown as Promise<Host>
+}

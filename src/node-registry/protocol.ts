@@ -1,0 +1,29 @@
+import type { ProtocolLimits } from '../net/rpc.js'
+
+/** Spec: protocols/node.md */
+export const NODE_PROTOCOL = '/collective/node/1.0.0'
+
+export const NODE_PROTOCOL_LIMITS: ProtocolLimits = {
+  maxMessageBytes: 16 * 1024,
+  timeoutMs: 10_000
+}
+
+export class NotANodeError extends Error {
+  static name = 'NotANodeError'
+  name = 'NotANodeError'
+}
+
+export class ForeignNodeError extends Error {
+  static name = 'ForeignNodeError'
+  name = 'ForeignNodeError'
+}
+
+export class RegistrationRefusedError extends Error {
+  static name = 'RegistrationRefusedError'
+  name = 'RegistrationRefusedError'
+  readonly reason: string
+  constructor (reason: string, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}

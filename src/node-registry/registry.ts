@@ -1,0 +1,124 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { handleRequests } from '../net/rpc.js'
+import { NodeReport, NodeReportResponse } from '../gen/node.js'
+import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS, NotANodeError, ForeignNodeError } from './protocol.js'
+import type { Host } from '../net/host.js'
+import type { PeerIdentities } from '../net/peer-identities.js'
+import type { VerifiedIdentity } from '../identity/index.js'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+
+export type NodeState = 'alive' | 'suspect' | 'dead'
+
+export interface NodeRecord {
+  peerId: string
+  name: string
+  capacityBytes: number
+  usedBytes: number
+  chunkCount: number
+  addrs: string[]
+  registeredAt: number
+  lastSeen: number
+  state: NodeState
+}
+
+export interface NodeRegistryInit {
+  /** How often nodes are asked to report (default 5 s) */
+  heartbeatIntervalMs?: number
+  /** A node silent this long is suspect (default 3 heartbeats) */
+  suspectAfterMs?: number
+  /** A node silent this long is dead (default 6 heartbeats) */
+  deadAfterMs?: number
+}
+
+export interface NodeRegistryComponents {
+  host: Host
+  identities: PeerIdentities
+  /** This coordinator's own identity: only nodes of the same member may register */
+  identity: VerifiedIdentity
+  logger: ComponentLogger
+  now?: () => number
+}
+
+/**
+ * The coordinator's registry of its member's storage nodes. Nodes report capacity and addresses on a heartbeat;
+ * a node's state is derived from the age of its last report, so there is no timer to keep in step.
+ */
+export class NodeRegistry {
+  private readonly components: NodeRegistryComponents
+  private readonly nodes = new Map<string, Omit<NodeRecord, 'state'>>()
+  private readonly heartbeatIntervalMs: number
+  private readonly suspectAfterMs: number
+  private readonly deadAfterMs: number
+  private readonly log: Logger
+
+  constructor (components: NodeRegistryComponents, init: NodeRegistryInit = {}) {
+    this.components = components
+    this.heartbeatIntervalMs = init.heartbeatIntervalMs ?? 5_000
+    this.suspectAfterMs = init.suspectAfterMs ?? this.heartbeatIntervalMs * 3
+    this.deadAfterMs = init.deadAfterMs ?? this.heartbeatIntervalMs * 6
+    this.log = components.logger.forComponent('collective:node-registry')
+  }
+
+  async start (): Promise<void> {
+    await handleRequests(this.components.host, NODE_PROTOCOL, NodeReport, NodeReportResponse,
+      async (report, { remotePeer }) => this.onReport(remotePeer.toString(), report), NODE_PROTOCOL_LIMITS, this.log)
+  }
+
+  async stop (): Promise<void> {
+    await this.components.host.unhandle(NODE_PROTOCOL)
+  }
+
+  private now (): number {
+    return this.components.now?.() ?? Date.now()
+  }
+
+  private onReport (peerId: string, report: NodeReport): NodeReportResponse {
+    const identity = this.components.identities.get(peerId)
+    const refuse = (err: Error): NodeReportResponse => {
+      this.log.error('refused node report from %s - %s', identity?.name ?? peerId, err.message)
+      return { accepted: false, error: err.name, message: err.message, heartbeatIntervalMs: this.heartbeatIntervalMs }
+    }
+    if (identity == null || identity.role !== 'node') {
+      return refuse(new NotANodeError(`${identity?.name ?? peerId} is certified as ${identity?.role ?? 'nothing'}, not as a node`))
+    }
+    if (identity.domain !== this.components.identity.domain) {
+      return refuse(new ForeignNodeError(`${identity.name} belongs to ${identity.domain}; this coordinator only registers nodes of ${this.components.identity.domain}`))
+    }
+    const addrs: string[] = []
+    for (const bytes of report.addrs.slice(0, 16)) {
+      try { addrs.push(multiaddr(bytes).toString()) } catch {}
+    }
+    const now = this.now()
+    const previous = this.nodes.get(peerId)
+    if (previous == null) this.log('node %s registered', identity.name)
+    this.nodes.set(peerId, {
+      peerId,
+      name: identity.name,
+      capacityBytes: Number(report.capacityBytes),
+      usedBytes: Number(report.usedBytes),
+      chunkCount: Number(report.chunkCount),
+      addrs,
+      registeredAt: previous?.registeredAt ?? now,
+      lastSeen: now
+    })
+    return { accepted: true, error: '', message: '', heartbeatIntervalMs: this.heartbeatIntervalMs }
+  }
+
+  private stateOf (lastSeen: number): NodeState {
+    const age = this.now() - lastSeen
+    if (age >= this.deadAfterMs) return 'dead'
+    if (age >= this.suspectAfterMs) return 'suspect'
+    return 'alive'
+  }
+
+  list (): NodeRecord[] {
+    return [...this.nodes.values()]
+      .map(n => ({ ...n, state: this.stateOf(n.lastSeen) }))
+      .sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  get (peerId: string): NodeRecord | undefined {
+    const n = this.nodes.get(peerId)
+    return n == null ? undefined : { ...n, state: this.stateOf(n.lastSeen) }
+  }
+}

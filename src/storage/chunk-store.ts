@@ -1,0 +1,367 @@
+import { createHash } from 'node:crypto'
+import { mkdir, opendir, stat, statfs, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { logger } from '@libp2p/logger'
+import { FsBlockstore } from 'blockstore-fs'
+import { NextToLast } from 'blockstore-fs/sharding'
+import { base32upper } from 'multiformats/bases/base32'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { decode as decodeDigest } from 'multiformats/hashes/digest'
+import { MAX_CHUNK_SIZE, MiB, assertChunkCid, equalBytes, verifyChunk } from './chunking.js'
+import {
+  ChunkNotFoundError,
+  ChunkTooLargeError,
+  ChunkVerificationError,
+  NotStartedError,
+  StoreFullError
+} from './errors.js'
+
+export interface ChunkStoreInit {
+  /** Directory holding the chunks; created (with parents) on start if missing */
+  path: string
+  /**
+   * Most bytes of chunk data this store will hold. Default: follow the filesystem, i.e. what is stored plus the
+   * disk's free space minus `reserveBytes`, re-read on every call (so it shrinks if other programs fill the disk)
+   */
+  capacityBytes?: number
+  /** Bytes always left free on the disk, whatever the capacity says. Default: 64 MiB */
+  reserveBytes?: number
+  /** Largest chunk accepted. Default: MAX_CHUNK_SIZE (4 MiB), the biggest chunk any file is cut into */
+  maxChunkBytes?: number
+  /**
+   * Bytes available to us on the filesystem holding `path`. Default: `fs.statfs` (blocks available to
+   * unprivileged users × block size). Replaceable so tests can simulate a nearly full disk.
+   */
+  diskFree?: (path: string) => Promise<number>
+}
+
+export interface ChunkStoreStats {
+  /** Configured capacity, or (by default) used + free disk - reserve */
+  capacityBytes: number
+  /** Sum of the sizes of the stored chunks (logical bytes, not disk blocks) */
+  usedBytes: number
+  chunkCount: number
+  /** Free bytes on the filesystem holding the store */
+  freeDiskBytes: number
+  /** What a put could still add now: the smaller of capacity left and free disk above the reserve */
+  availableBytes: number
+}
+
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+export const DEFAULT_RESERVE_BYTES = 64 * MiB
+
+async function statfsFree (path: string): Promise<number> {
+  const s = await statfs(path)
+  return s.bavail * s.bsize
+}
+
+function isNotFound (err: unknown): boolean {
+  return (err as { name?: string })?.name === 'NotFoundError' || (err as { code?: string })?.code === 'ENOENT'
+}
+
+/**
+ * A storage node's chunks on disk, in `blockstore-fs`. Every chunk accepted is verified against its CID first,
+ * and nothing is written unless it fits under the capacity and above the disk reserve. Usage is counted once
+ * at start and then tracked on put/delete, so `stats()` costs one statfs and no directory walk.
+ *
+ * Operations on the same chunk are serialised (the blockstore writes through a temp file named after the
+ * chunk, so two concurrent writers of one chunk would trip over each other, and the byte count would double).
+ */
+export class ChunkStore {
+  private readonly log = logger('collective:storage:chunk-store')
+  private readonly path: string
+  private readonly capacityBytes?: number
+  private readonly reserveBytes: number
+  private readonly maxChunkBytes: number
+  private readonly diskFree: (path: string) => Promise<number>
+  private readonly sharding: NextToLast
+  private readonly blockstore: FsBlockstore
+  private readonly locks = new Map<string, Promise<void>>()
+  private started = false
+  private usedBytes = 0
+  private chunkCount = 0
+  /** Bytes of puts that passed the space check but are not written yet: concurrent puts must not all fit the same gap */
+  private pendingBytes = 0
+
+  constructor (init: ChunkStoreInit) {
+    this.path = init.path
+    this.capacityBytes = init.capacityBytes
+    this.reserveBytes = init.reserveBytes ?? DEFAULT_RESERVE_BYTES
+    this.maxChunkBytes = init.maxChunkBytes ?? MAX_CHUNK_SIZE
+    this.diskFree = init.diskFree ?? statfsFree
+    // explicit so walk() can decode file names without relying on the blockstore's defaults staying put
+    this.sharding = new NextToLast({ base: base32upper, extension: '.data', prefixLength: 2 })
+    this.blockstore = new FsBlockstore(init.path, { shardingStrategy: this.sharding })
+  }
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (options: AbortOptions = {}): Promise<void> {
+    if (this.started) return
+    await mkdir(this.path, { recursive: true })
+    await this.blockstore.open()
+
+    let used = 0
+    let count = 0
+    for await (const { file } of this.walk({ ...options, removeTemp: true })) {
+      try {
+        used += (await stat(file)).size
+        count++
+      } catch (err) {
+        if (!isNotFound(err)) throw err
+      }
+    }
+    this.usedBytes = used
+    this.chunkCount = count
+    this.pendingBytes = 0
+    this.started = true
+    this.log('started at %s: %d chunks, %d bytes', this.path, count, used)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    // let in-flight writes finish so the next start() counts what they wrote
+    await Promise.all([...this.locks.values()])
+    await this.blockstore.close()
+    this.log('stopped')
+  }
+
+  /**
+   * Stores a chunk after checking that `bytes` hash to `cid`. Storing a chunk that is already present is a
+   * no-op (same CID, same bytes).
+   *
+   * @throws UnsupportedCidError, ChunkTooLargeError, ChunkVerificationError, StoreFullError
+   */
+  async put (cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    this.assertStarted()
+    assertChunkCid(cid)
+    const size = bytes.byteLength
+    if (size > this.maxChunkBytes) {
+      throw new ChunkTooLargeError(`chunk ${cid} is ${size} bytes, more than the ${this.maxChunkBytes} accepted`)
+    }
+    if (!(await verifyChunk(cid, bytes))) {
+      throw new ChunkVerificationError(`bytes offered for chunk ${cid} do not hash to it`)
+    }
+    options.signal?.throwIfAborted()
+
+    await this.exclusive(cid, async () => {
+      this.assertStarted()
+      if (await this.blockstore.has(cid, options)) return
+
+      const free = await this.diskFree(this.path)
+      options.signal?.throwIfAborted()
+      if (this.capacityBytes != null && this.usedBytes + this.pendingBytes + size > this.capacityBytes) {
+        throw new StoreFullError(`storing ${size} bytes would exceed the capacity of ${this.capacityBytes} bytes (${this.usedBytes + this.pendingBytes} used)`)
+      }
+      if (free - this.pendingBytes - size < this.reserveBytes) {
+        throw new StoreFullError(`storing ${size} bytes would leave less than the reserve of ${this.reserveBytes} bytes free on disk (${free} free)`)
+      }
+
+      this.pendingBytes += size
+      try {
+        await this.blockstore.put(cid, bytes, options)
+        this.usedBytes += size
+        this.chunkCount++
+      } finally {
+        this.pendingBytes -= size
+      }
+      this.log.trace('stored %c (%d bytes)', cid, size)
+    })
+  }
+
+  /**
+   * The chunk's bytes as stored. Not re-verified here: readers verify every chunk against its CID anyway, and
+   * a scrubber calls `verify()`.
+   *
+   * @throws ChunkNotFoundError
+   */
+  async get (cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
+    const parts: Uint8Array[] = []
+    let total = 0
+    for await (const part of this.stream(cid, options)) {
+      parts.push(part)
+      total += part.byteLength
+    }
+    // a plain Uint8Array view (no copy): callers compare and re-wrap chunks, and Buffer's prototype surprises them
+    if (parts.length === 1) return new Uint8Array(parts[0].buffer, parts[0].byteOffset, parts[0].byteLength)
+    const out = new Uint8Array(total)
+    let offset = 0
+    for (const part of parts) {
+      out.set(part, offset)
+      offset += part.byteLength
+    }
+    return out
+  }
+
+  /**
+   * The chunk's bytes as a stream of file reads, for handlers that pass a chunk on without holding it whole.
+   *
+   * @throws ChunkNotFoundError
+   */
+  async * stream (cid: CID, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
+    this.assertStarted()
+    try {
+      yield * this.blockstore.get(cid, options)
+    } catch (err) {
+      // blockstore-fs reports every failure while reading (aborts included) as NotFoundError
+      options.signal?.throwIfAborted()
+      if (isNotFound(err)) throw new ChunkNotFoundError(`chunk ${cid} is not stored here`)
+      throw err
+    }
+  }
+
+  /**
+   * Size in bytes of a stored chunk.
+   *
+   * @throws ChunkNotFoundError
+   */
+  async sizeOf (cid: CID, options: AbortOptions = {}): Promise<number> {
+    this.assertStarted()
+    options.signal?.throwIfAborted()
+    try {
+      return (await stat(this.fileOf(cid))).size
+    } catch (err) {
+      if (isNotFound(err)) throw new ChunkNotFoundError(`chunk ${cid} is not stored here`)
+      throw err
+    }
+  }
+
+  async has (cid: CID, options: AbortOptions = {}): Promise<boolean> {
+    this.assertStarted()
+    return this.blockstore.has(cid, options)
+  }
+
+  /** Removes a chunk; resolves false when it was not stored */
+  async delete (cid: CID, options: AbortOptions = {}): Promise<boolean> {
+    this.assertStarted()
+    return this.exclusive(cid, async () => {
+      options.signal?.throwIfAborted()
+      let size: number
+      try {
+        size = (await stat(this.fileOf(cid))).size
+      } catch (err) {
+        if (isNotFound(err)) return false
+        throw err
+      }
+      await this.blockstore.delete(cid, options)
+      this.usedBytes -= size
+      this.chunkCount--
+      this.log.trace('deleted %c (%d bytes)', cid, size)
+      return true
+    })
+  }
+
+  /**
+   * Re-hashes what is on disk: false when the file no longer matches its CID (bit rot, a truncated write, a
+   * meddling operator). Streams the file, so it never holds the chunk in memory.
+   *
+   * @throws ChunkNotFoundError, UnsupportedCidError
+   */
+  async verify (cid: CID, options: AbortOptions = {}): Promise<boolean> {
+    assertChunkCid(cid)
+    const hash = createHash('sha256')
+    for await (const part of this.stream(cid, options)) {
+      hash.update(part)
+    }
+    return equalBytes(hash.digest(), cid.multihash.digest)
+  }
+
+  async stats (): Promise<ChunkStoreStats> {
+    this.assertStarted()
+    const freeDiskBytes = await this.diskFree(this.path)
+    const aboveReserve = Math.max(0, freeDiskBytes - this.reserveBytes - this.pendingBytes)
+    const capacityBytes = this.capacityBytes ?? this.usedBytes + this.pendingBytes + aboveReserve
+    return {
+      capacityBytes,
+      usedBytes: this.usedBytes,
+      chunkCount: this.chunkCount,
+      freeDiskBytes,
+      availableBytes: Math.max(0, Math.min(capacityBytes - this.usedBytes - this.pendingBytes, aboveReserve))
+    }
+  }
+
+  /** Every stored chunk's CID, in no particular order, read from disk as it goes (bounded memory) */
+  async * cids (options: AbortOptions = {}): AsyncGenerator<CID> {
+    this.assertStarted()
+    for await (const { cid } of this.walk(options)) {
+      yield cid
+    }
+  }
+
+  private async * walk (options: AbortOptions & { removeTemp?: boolean }): AsyncGenerator<{ cid: CID, file: string }> {
+    const root = this.blockstore.path
+    for await (const shard of await opendir(root)) {
+      if (!shard.isDirectory()) continue
+      const dir = join(root, shard.name)
+      let entries
+      try {
+        entries = await opendir(dir)
+      } catch (err) {
+        if (isNotFound(err)) continue
+        throw err
+      }
+      for await (const entry of entries) {
+        options.signal?.throwIfAborted()
+        if (!entry.isFile()) continue
+        const file = join(dir, entry.name)
+        if (entry.name.startsWith('.') && entry.name.endsWith('.tmp')) {
+          // a write interrupted by a crash leaves its temp file; nothing else will ever clean it up
+          if (options.removeTemp === true) {
+            this.log('removing interrupted write %s', file)
+            await unlink(file).catch(() => {})
+          }
+          continue
+        }
+        if (!entry.name.endsWith(this.sharding.extension)) continue
+        const cid = this.decodeFileName(entry.name)
+        if (cid == null) {
+          this.log('ignoring foreign file %s', file)
+          continue
+        }
+        yield { cid, file }
+      }
+    }
+  }
+
+  private decodeFileName (name: string): CID | undefined {
+    try {
+      // the blockstore keys files by multihash only; chunks are always raw, so the codec is ours to restore
+      const mh = base32upper.decoder.decode(name.slice(0, -this.sharding.extension.length))
+      return CID.createV1(raw.code, decodeDigest(mh))
+    } catch {
+      return undefined
+    }
+  }
+
+  private fileOf (cid: CID): string {
+    const { dir, file } = this.sharding.encode(cid)
+    return join(this.blockstore.path, dir, file)
+  }
+
+  private async exclusive<T> (cid: CID, fn: () => Promise<T>): Promise<T> {
+    const key = this.sharding.encode(cid).file
+    const previous = this.locks.get(key) ?? Promise.resolve()
+    let release!: () => void
+    const mine = new Promise<void>(resolve => { release = resolve })
+    const tail = previous.then(async () => mine)
+    this.locks.set(key, tail)
+    try {
+      await previous
+      return await fn()
+    } finally {
+      release()
+      if (this.locks.get(key) === tail) this.locks.delete(key)
+    }
+  }
+
+  private assertStarted (): void {
+    if (!this.started) throw new NotStartedError('the chunk store is not started')
+  }
+}
