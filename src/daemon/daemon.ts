@@ -41,6 +41,8 @@ export class Daemon {
   registry?: NodeRegistry
   reporter?: NodeReporter
   readonly startedAt = Date.now()
+  /** The most recent refused handshakes, newest last: what an operator needs to see why a peer cannot connect */
+  readonly refusals: Array<{ at: string, direction: string, remotePeer?: string, reason: string }> = []
 
   constructor (init: DaemonInit) {
     this.init = init
@@ -83,7 +85,11 @@ export class Daemon {
       listen: this.config.listen,
       chain,
       trustStore,
-      identities: this.identities
+      identities: this.identities,
+      onRefused: ({ direction, remotePeer, reason }) => {
+        this.refusals.push({ at: new Date().toISOString(), direction, remotePeer, reason })
+        if (this.refusals.length > 20) this.refusals.shift()
+      }
     })
     host.addEventListener('peer:disconnect', (e) => {
       if (host.getConnections(e.detail).length === 0) this.identities.delete(e.detail)
@@ -152,7 +158,8 @@ export class Daemon {
       config: this.config.path,
       peers: this.peers(),
       nodes: this.registry?.list(),
-      registration: this.reporter?.status
+      registration: this.reporter?.status,
+      refusals: this.refusals
     }
   }
 

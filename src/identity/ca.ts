@@ -31,9 +31,9 @@ export interface CertificateAuthority {
 function validity (options: ValidityOptions, defaultDays: number, issuer?: X509Certificate): { notBefore: Date, notAfter: Date } {
   const days = options.validityDays ?? defaultDays
   if (!Number.isFinite(days) || days <= 0) throw new RangeError(`validityDays must be a positive number, got ${days}`)
-  const now = Date.now()
-  const notBefore = options.notBefore ?? new Date(now - BACKDATE_MS)
-  let notAfter = options.notAfter ?? new Date(now + days * DAY_MS)
+  const start = options.notBefore?.getTime() ?? Date.now()
+  const notBefore = options.notBefore ?? new Date(start - BACKDATE_MS)
+  let notAfter = options.notAfter ?? new Date(start + days * DAY_MS)
   // A certificate outliving its issuer would only fail later with a more confusing error
   if (options.notAfter == null && issuer != null && notAfter > issuer.notAfter) notAfter = issuer.notAfter
   if (notAfter <= notBefore) throw new RangeError('notAfter must be later than notBefore')

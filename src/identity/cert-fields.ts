@@ -3,7 +3,7 @@
 // bytes we need (the signed TBS, the raw Ed25519 key).
 import { createHash } from 'node:crypto'
 import { DerError, TAG, encodeTlv, encodeUtf8String, decodeUtf8String, equalBytes, readChildren, readSingle, type Tlv } from './der.js'
-import { InvalidNameError } from './errors.js'
+import { InvalidSerialError } from './errors.js'
 import { validateDomain } from './names.js'
 import { x509, type X509Certificate } from './x509.js'
 
@@ -47,7 +47,7 @@ export function fingerprint (cert: X509Certificate): string {
 /** Canonical serial form: lowercase hex without separators or leading zero bytes, so user input and certs compare. */
 export function normalizeSerial (serial: string): string {
   const hex = serial.trim().toLowerCase().replace(/[:\s]/g, '').replace(/^0x/, '')
-  if (!/^[0-9a-f]+$/.test(hex)) throw new InvalidNameError(`invalid serial number ${JSON.stringify(serial)}: expected hex`)
+  if (!/^[0-9a-f]+$/.test(hex)) throw new InvalidSerialError(`invalid serial number ${JSON.stringify(serial)}: expected hex`)
   const stripped = hex.replace(/^0+/, '')
   return stripped === '' ? '0' : stripped
 }

@@ -31,6 +31,11 @@ export class UnsupportedKeyTypeError extends IdentityError {
   override name = 'UnsupportedKeyTypeError'
 }
 
+export class InvalidSerialError extends IdentityError {
+  static override name = 'InvalidSerialError'
+  override name = 'InvalidSerialError'
+}
+
 export class ChainInvalidError extends IdentityError {
   static override name = 'ChainInvalidError'
   override name = 'ChainInvalidError'

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { link, open, rename, unlink } from 'node:fs/promises'
+import { link, mkdir, open, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { KeyExistsError } from './errors.js'
 
@@ -7,6 +7,8 @@ export interface AtomicWriteOptions {
   mode: number
   /** Replace an existing file; otherwise an existing file is an error */
   overwrite: boolean
+  /** Mode for parent directories that have to be created */
+  dirMode: number
 }
 
 /**
@@ -16,6 +18,7 @@ export interface AtomicWriteOptions {
  * which closes the check-then-write race.
  */
 export async function writeFileAtomic (path: string, data: string | Uint8Array, options: AtomicWriteOptions): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: options.dirMode })
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
   const fh = await open(tmp, 'wx', options.mode)
   try {

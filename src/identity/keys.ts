@@ -8,6 +8,7 @@ import { writeFileAtomic } from './files.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 const KEY_FILE_MODE = 0o600
+const KEY_DIR_MODE = 0o700
 const ED25519 = { name: 'Ed25519' }
 
 export interface WriteKeyOptions {
@@ -32,7 +33,7 @@ function ed25519PrivateKeyObject (key: PrivateKey): KeyObject {
 
 export async function writePeerKey (path: string, key: PrivateKey, options: WriteKeyOptions = {}): Promise<void> {
   const pem = ed25519PrivateKeyObject(key).export({ type: 'pkcs8', format: 'pem' }) as string
-  await writeFileAtomic(path, pem, { mode: KEY_FILE_MODE, overwrite: options.overwrite ?? false })
+  await writeFileAtomic(path, pem, { mode: KEY_FILE_MODE, dirMode: KEY_DIR_MODE, overwrite: options.overwrite ?? false })
 }
 
 async function readKeyFile (path: string, what: string): Promise<string> {
@@ -78,7 +79,7 @@ export async function writeCaKey (path: string, privateKey: CryptoKey, options: 
   }
   const der = new Uint8Array(await globalThis.crypto.subtle.exportKey('pkcs8', privateKey))
   const pem = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }) as string
-  await writeFileAtomic(path, pem, { mode: KEY_FILE_MODE, overwrite: options.overwrite ?? false })
+  await writeFileAtomic(path, pem, { mode: KEY_FILE_MODE, dirMode: KEY_DIR_MODE, overwrite: options.overwrite ?? false })
 }
 
 export interface ReadCaKeyOptions {

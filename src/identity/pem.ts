@@ -50,7 +50,7 @@ export async function readCertificateChain (path: string): Promise<X509Certifica
 /** Writes certificates (public material, hence 0644) leaf first, replacing any previous file atomically. */
 export async function writeCertificateChain (path: string, certs: X509Certificate[]): Promise<void> {
   if (certs.length === 0) throw new InvalidPemError(`refusing to write an empty certificate chain to ${path}`)
-  await writeFileAtomic(path, certificatesToPem(certs), { mode: CERT_FILE_MODE, overwrite: true })
+  await writeFileAtomic(path, certificatesToPem(certs), { mode: CERT_FILE_MODE, dirMode: 0o755, overwrite: true })
 }
 
 /** DER of each certificate, as exchanged in the handshake. */

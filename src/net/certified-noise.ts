@@ -26,7 +26,7 @@ export interface CertifiedNoiseInit {
   /** How long the certificate exchange may take after Noise completes (default 10 s) */
   timeoutMs?: number
   /** Called for every refusal, with the stable name of the failed check; feeds logs and metrics */
-  onRefused?: (event: { direction: 'inbound' | 'outbound', reason: string, error: Error }) => void
+  onRefused?: (event: { direction: 'inbound' | 'outbound', remotePeer?: string, reason: string, error: Error }) => void
   /** Called for every accepted peer */
   onAccepted?: (event: { direction: 'inbound' | 'outbound', identity: VerifiedIdentity }) => void
 }
@@ -59,13 +59,20 @@ export class CertifiedNoise implements ConnectionEncrypter {
   }
 
   async secureOutbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    const secured = await this.noise.secureOutbound(connection, options)
+    const secured = await this.noise.secureOutbound(connection, options).catch(err => { throw this.noiseFailed('outbound', err) })
     return this.exchange(secured, 'outbound', options)
   }
 
   async secureInbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    const secured = await this.noise.secureInbound(connection, options)
+    const secured = await this.noise.secureInbound(connection, options).catch(err => { throw this.noiseFailed('inbound', err) })
     return this.exchange(secured, 'inbound', options)
+  }
+
+  /** A Noise failure is what a peer of another federation (different prologue) or a non-collective peer causes */
+  private noiseFailed (direction: 'inbound' | 'outbound', err: Error): Error {
+    this.log('%s noise handshake failed - %s', direction, err.message)
+    this.init.onRefused?.({ direction, reason: 'NoiseHandshakeError', error: err })
+    return err
   }
 
   private async exchange (secured: SecuredConnection, direction: 'inbound' | 'outbound', options?: SecureConnectionOptions): Promise<SecuredConnection> {
@@ -89,10 +96,15 @@ export class CertifiedNoise implements ConnectionEncrypter {
         refusal = err
       }
 
-      await pb.write({ accepted: refusal == null, reason: refusal?.name ?? '' }, Verdict, { signal })
-      if (refusal != null) throw refusal
+      // The remote may already have refused us and closed its side: a failed write must not hide its verdict.
+      const wrote = await pb.write({ accepted: refusal == null, reason: refusal?.name ?? '' }, Verdict, { signal }).then(() => undefined, (err: Error) => err)
+      if (refusal != null) {
+        // Close gracefully so the verdict reaches the remote before the connection goes.
+        await secured.connection.close({ signal: AbortSignal.timeout(2_000) }).catch(() => {})
+        throw refusal
+      }
 
-      const verdict = await pb.read(Verdict, { signal })
+      const verdict = await pb.read(Verdict, { signal }).catch((err: Error) => { throw wrote ?? err })
       if (!verdict.accepted) {
         throw new CertificateRefusedError(verdict.reason.slice(0, 64))
       }
@@ -107,8 +119,10 @@ export class CertifiedNoise implements ConnectionEncrypter {
         ? new HandshakeTimeoutError(`certificate exchange timed out after ${this.init.timeoutMs ?? 10_000} ms`)
         : err
       this.log.error('%s handshake with %p refused - %s: %s', direction, secured.remotePeer, error.name, error.message)
-      this.init.onRefused?.({ direction, reason: error.name ?? 'Error', error })
+      this.init.onRefused?.({ direction, remotePeer: secured.remotePeer.toString(), reason: error instanceof CertificateRefusedError ? `remote:${error.reason}` : (error.name ?? 'Error'), error })
       secured.connection.abort(error)
+      // The upgrader keeps only the message, so the stable name travels in it.
+      error.message = `${String(error.name)}: ${String(error.message)}`
       throw error
     }
   }

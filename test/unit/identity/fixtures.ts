@@ -57,13 +57,14 @@ export interface CraftLeafOptions {
   peerId?: string
   notBefore?: Date
   notAfter?: Date
+  ca?: boolean
 }
 
 /** Builds a leaf by hand, bypassing issueLeafCertificate's refusals, to prove the verifier refuses it on its own. */
 export async function craftLeaf (o: CraftLeafOptions): Promise<X509Certificate> {
   const publicKey = await crypto.subtle.importKey('raw', new Uint8Array(o.publicKeyRaw), { name: 'Ed25519' }, true, ['verify'])
   const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.BasicConstraintsExtension(o.ca ?? false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.SubjectAlternativeNameExtension([{ type: 'email', value: o.email }])
   ]

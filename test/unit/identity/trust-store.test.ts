@@ -193,7 +193,28 @@ describe('TrustStore.verifyChain', () => {
     await assert.rejects(store.verifyChain([leaf, huge], peer.peerId), rejectsWith('ChainInvalidError'))
   })
 
-  test('refuses a non-CA certificate as root', () => {
+  test('refuses a non-CA certificate as root, and checks the root validity too', async () => {
     assert.throws(() => new TrustStore({ root: fed.alice.cert }), rejectsWith('ChainInvalidError'))
+    const leaf = await issueNode(fed.alice, peer)
+    const afterRoot = new Date(fed.root.cert.notAfter.getTime() + DAY)
+    await assert.rejects(store.verifyChain([der(leaf), der(fed.alice.cert)], peer.peerId, afterRoot), rejectsWith('CertificateExpiredError'))
+  })
+
+  test('refuses the root standing in for a member CA, and a CA certificate as leaf', async () => {
+    const leaf = await issueNode(fed.alice, peer)
+    await assert.rejects(store.verifyChain([der(leaf), der(fed.root.cert)], peer.peerId), rejectsWith('ChainInvalidError'))
+    const caLeaf = await craftLeaf({ issuer: fed.alice, publicKeyRaw: peer.key.publicKey.raw, email: 'node-01@home.collective.local', role: 'node', peerId: peer.peerId.toString(), ca: true })
+    await assert.rejects(store.verifyChain([der(caLeaf), der(fed.alice.cert)], peer.peerId), rejectsWith('ChainInvalidError'))
+    // the crafted certificate is otherwise acceptable, so the CA flag is what was refused
+    const ok = await craftLeaf({ issuer: fed.alice, publicKeyRaw: peer.key.publicKey.raw, email: 'node-01@home.collective.local', role: 'node', peerId: peer.peerId.toString() })
+    assert.equal((await store.verifyChain([der(ok), der(fed.alice.cert)], peer.peerId)).name, 'node-01@home.collective.local')
+  })
+
+  test('revocation input is validated and normalised', () => {
+    const s = new TrustStore({ root: fed.root.cert })
+    assert.throws(() => s.revokeSerial('not-hex'), rejectsWith('InvalidSerialError'))
+    s.revokeSerial('00:AB:cd')
+    assert.equal(s.isRevoked({ serial: 'abcd' }), true)
+    assert.equal(s.isRevoked({ serial: 'abce' }), false)
   })
 })
