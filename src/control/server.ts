@@ -56,7 +56,8 @@ export class ControlServer {
   async start (): Promise<void> {
     await mkdir(dirname(this.init.path), { recursive: true, mode: 0o700 })
     await this.clearStaleSocket()
-    const server = createServer(socket => { this.serve(socket) })
+    // Half-open: an upload ends with the client's FIN, and the answer still has to go back.
+    const server = createServer({ allowHalfOpen: true }, socket => { this.serve(socket) })
     const oldMask = process.umask(0o177)
     try {
       await new Promise<void>((resolve, reject) => {
@@ -98,6 +99,7 @@ export class ControlServer {
 
     void (async () => {
       let method = '?'
+      let bodyStarted = false
       try {
         const req = await readLine(socket, signal) as { method?: unknown, params?: unknown } | null
         if (req == null) return
@@ -109,6 +111,7 @@ export class ControlServer {
         const out = await handler(params, { socket, signal, progress: (e) => { writeLine(socket, { type: 'progress', ...e }) } })
         if (out instanceof ControlBody) {
           writeLine(socket, { type: 'result', result: out.result })
+          bodyStarted = true
           await out.write(socket, signal)
           socket.end()
         } else {
@@ -117,7 +120,10 @@ export class ControlServer {
         }
       } catch (err: any) {
         this.log('control %s failed - %s: %s', method, err?.name, err?.message)
-        if (!socket.destroyed) {
+        if (bodyStarted) {
+          // An error line now would be taken for body bytes; a cut connection is what tells the client.
+          socket.destroy()
+        } else if (!socket.destroyed) {
           writeLine(socket, { type: 'error', error: { name: err?.name ?? 'Error', message: err?.message ?? String(err), details: err?.details } })
           socket.end()
         }

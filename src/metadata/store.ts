@@ -626,6 +626,9 @@ export class MetadataStore {
         this.stmt('INSERT INTO chunk (cid, size, refcount, zero_since_ms) VALUES (?, ?, 0, ?)').run(c, size, this.now())
       } else if (options.size != null && options.size !== row.size) {
         throw new InvalidManifestError(`chunk ${c} is known with size ${row.size}, not ${options.size}`)
+      } else if (row.refcount === 0) {
+        // A fresh copy of an unreferenced chunk belongs to a write in flight: restart its grace period.
+        this.stmt('UPDATE chunk SET zero_since_ms = ? WHERE cid = ?').run(this.now(), c)
       }
       return this.stmt('INSERT OR IGNORE INTO chunk_location (cid, node_peer_id) VALUES (?, ?)').run(c, peerId).changes > 0
     })

@@ -1,0 +1,163 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import { MetadataStore } from '../metadata/store.js'
+import { normalizePath } from '../metadata/paths.js'
+import { KeyedMutex } from '../util/keyed-mutex.js'
+import { sleep } from '../util/backoff.js'
+import { writeFile } from '../transfer/writer.js'
+import { readFile } from '../transfer/reader.js'
+import type { Entry, FileManifest, RemoveResult } from '../metadata/store.js'
+import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+
+export interface FileServiceInit {
+  /** Where the metadata database lives */
+  path: string
+  /** Copies of every chunk a write must reach before it succeeds (default 2) */
+  replication?: number
+  /** Chunks uploaded in parallel per write (default 8) */
+  writeConcurrency?: number
+  /** Chunks fetched ahead per read (default 4) */
+  readAhead?: number
+  /** How long a chunk no file references is kept before deletion (default 1 hour) */
+  gcGraceMs?: number
+  /** How often garbage is collected (default 60 s) */
+  gcIntervalMs?: number
+}
+
+export interface FileServiceComponents {
+  chunks: ChunkTransport
+  nodes: NodeDirectory
+  logger: ComponentLogger
+}
+
+export interface FileStat extends Entry {
+  chunkSize?: number
+  chunks?: number
+  replicas?: { min: number, target: number }
+}
+
+/**
+ * The namespace of one coordinator: directories and files in a persistent metadata store, file contents as
+ * replicated chunks on storage nodes. It is the single writer of its metadata, so every change is linearizable.
+ */
+export class FileService {
+  readonly replication: number
+  readonly metadata: MetadataStore
+  private readonly components: FileServiceComponents
+  private readonly init: FileServiceInit
+  private readonly locks = new KeyedMutex()
+  private readonly log: Logger
+  private gc?: { controller: AbortController, loop: Promise<void> }
+
+  constructor (components: FileServiceComponents, init: FileServiceInit) {
+    this.components = components
+    this.init = init
+    this.replication = init.replication ?? 2
+    this.metadata = new MetadataStore({ path: init.path })
+    this.log = components.logger.forComponent('collective:files')
+  }
+
+  async start (): Promise<void> {
+    this.metadata.start()
+    const controller = new AbortController()
+    this.gc = { controller, loop: this.gcLoop(controller.signal) }
+  }
+
+  async stop (): Promise<void> {
+    this.gc?.controller.abort(new Error('stopping'))
+    await this.gc?.loop
+    this.metadata.stop()
+  }
+
+  mkdir (path: string, parents: boolean, owner: string): Entry {
+    return this.metadata.mkdir(normalizePath(path), { parents, owner })
+  }
+
+  list (path: string): Entry[] {
+    const p = normalizePath(path)
+    const entry = this.metadata.stat(p)
+    return entry.type === 'file' ? [entry] : this.metadata.list(p)
+  }
+
+  stat (path: string): FileStat {
+    const p = normalizePath(path)
+    const entry = this.metadata.stat(p)
+    if (entry.type !== 'file') return entry
+    const manifest = this.metadata.getManifest(p)
+    const copies = manifest.chunks.map(c => this.metadata.chunkLocations(c.cid).length)
+    return {
+      ...entry,
+      chunkSize: manifest.chunkSize,
+      chunks: manifest.chunks.length,
+      replicas: { min: copies.length > 0 ? Math.min(...copies) : this.replication, target: this.replication }
+    }
+  }
+
+  async remove (path: string, recursive: boolean): Promise<RemoveResult> {
+    const p = normalizePath(path)
+    return await this.locks.run(p, () => this.metadata.remove(p, { recursive }))
+  }
+
+  async rename (src: string, dst: string): Promise<Entry> {
+    const s = normalizePath(src)
+    const d = normalizePath(dst)
+    return await this.locks.run(d, async () => await this.locks.run(s, () => this.metadata.rename(s, d)))
+  }
+
+  async write (path: string, source: AsyncIterable<Uint8Array>, options: { size?: number, owner: string, mode?: number, signal?: AbortSignal, onProgress?: (bytes: number) => void }): Promise<Entry> {
+    return await writeFile({ ...this.components, metadata: this.metadata, locks: this.locks, log: this.log }, {
+      path: normalizePath(path),
+      source,
+      replication: this.replication,
+      concurrency: this.init.writeConcurrency,
+      ...options
+    })
+  }
+
+  /** The manifest is read once: the reader sees the version current at the start, never a mix */
+  open (path: string): { entry: Entry, manifest: FileManifest } {
+    const p = normalizePath(path)
+    const entry = this.metadata.stat(p)
+    return { entry, manifest: this.metadata.getManifest(p) }
+  }
+
+  read (manifest: FileManifest, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    return readFile({ ...this.components, metadata: this.metadata, log: this.log }, manifest, { readAhead: this.init.readAhead, signal })
+  }
+
+  /** Deletes chunks no file has referenced for the grace period; returns how many were collected */
+  async collectGarbage (signal?: AbortSignal): Promise<number> {
+    const grace = this.init.gcGraceMs ?? 3_600_000
+    let collected = 0
+    for (const candidate of this.metadata.garbageChunks(grace, Date.now(), 1000)) {
+      if (signal?.aborted === true) break
+      await this.locks.run(`chunk:${candidate.cid}`, async () => {
+        // Re-checked under the chunk's lock: a write may have revived it since it was listed.
+        const info = this.metadata.getChunk(candidate.cid)
+        if (info == null || info.refcount > 0 || (info.zeroSinceMs ?? Infinity) >= Date.now() - grace) return
+        const cid = CID.parse(candidate.cid)
+        let remaining = 0
+        for (const peer of info.locations) {
+          try {
+            await this.components.chunks.delete(peerIdFromString(peer), cid, { signal })
+            this.metadata.removeChunkLocation(candidate.cid, peer)
+          } catch (err: any) {
+            remaining++
+            this.log('could not delete garbage chunk %s on %s, will retry - %s', candidate.cid, peer, err.message)
+          }
+        }
+        if (remaining === 0 && this.metadata.forgetChunk(candidate.cid)) collected++
+      })
+    }
+    if (collected > 0) this.log('collected %d unreferenced chunks', collected)
+    return collected
+  }
+
+  private async gcLoop (signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try { await sleep(this.init.gcIntervalMs ?? 60_000, signal) } catch { return }
+      await this.collectGarbage(signal).catch(err => { this.log.error('garbage collection failed - %e', err) })
+    }
+  }
+}

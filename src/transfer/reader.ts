@@ -1,0 +1,76 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import { ChunkUnavailableError } from './errors.js'
+import type { ChunkTransport, NodeDirectory } from './types.js'
+import type { MetadataStore, FileManifest } from '../metadata/store.js'
+import type { Logger } from '@libp2p/interface'
+
+export interface ReadComponents {
+  chunks: ChunkTransport
+  nodes: NodeDirectory
+  metadata: MetadataStore
+  log: Logger
+  /** Told about every replica that served bytes not matching their CID */
+  onBadReplica?: (cid: string, peerId: string) => void
+  onFailover?: () => void
+}
+
+export interface ReadOptions {
+  /** Chunks fetched ahead of the one being streamed (default 4) */
+  readAhead?: number
+  signal?: AbortSignal
+}
+
+/**
+ * Fetches one chunk from the best replica: alive nodes first, the rest after. Every byte is verified against the
+ * CID (by the transport); on any error or mismatch the next replica is tried, and a replica that served wrong
+ * bytes is reported and forgotten so that repair can replace it.
+ */
+async function fetchChunk (components: ReadComponents, cidText: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const { metadata, chunks, nodes, log } = components
+  const cid = CID.parse(cidText)
+  const states = new Map(nodes().map(n => [n.peerId, n.state]))
+  const rank = (p: string): number => ({ alive: 0, suspect: 1, dead: 2 }[states.get(p) ?? 'dead'])
+  const replicas = metadata.chunkLocations(cidText).sort((a, b) => rank(a) - rank(b))
+  const errors: string[] = []
+  for (const [i, peer] of replicas.entries()) {
+    try {
+      if (i > 0) components.onFailover?.()
+      return await chunks.get(peerIdFromString(peer), cid, { signal })
+    } catch (err: any) {
+      if (signal?.aborted === true) throw err
+      errors.push(`${peer.slice(-8)}: ${err.name as string}`)
+      if (err.name === 'ChunkVerificationError') {
+        log.error('replica of %s on %s is corrupt; dropping it', cidText, peer)
+        metadata.removeChunkLocation(cidText, peer)
+        components.onBadReplica?.(cidText, peer)
+      } else {
+        log('replica of %s on %s failed, trying the next - %s', cidText, peer, err.message)
+      }
+    }
+  }
+  throw new ChunkUnavailableError(`no replica of chunk ${cidText} could be read (${errors.length > 0 ? errors.join(', ') : 'no replicas known'})`)
+}
+
+/**
+ * Streams a file in order while fetching up to `readAhead` chunks in parallel. Memory is bounded by
+ * (readAhead + 1) chunks whatever the file's size.
+ */
+export async function * readFile (components: ReadComponents, manifest: FileManifest, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+  const ahead = Math.max(1, options.readAhead ?? 4)
+  const pending: Array<Promise<Uint8Array>> = []
+  let next = 0
+  const fill = (): void => {
+    while (pending.length < ahead && next < manifest.chunks.length) {
+      const p = fetchChunk(components, manifest.chunks[next++].cid, options.signal)
+      p.catch(() => {}) // awaited in order below; this only stops an unhandled-rejection warning
+      pending.push(p)
+    }
+  }
+  fill()
+  while (pending.length > 0) {
+    const bytes = await (pending.shift() as Promise<Uint8Array>)
+    fill()
+    yield bytes
+  }
+}

@@ -1,0 +1,156 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { chunkSizeFor, chunkStream, cidOf, MiB } from '../storage/chunking.js'
+import { pickTargets } from '../placement/capacity.js'
+import { Semaphore } from '../util/semaphore.js'
+import { parentOf } from '../metadata/paths.js'
+import { NotFoundError, NotADirectoryError, IsADirectoryError } from '../metadata/errors.js'
+import { ReplicationError, SizeMismatchError } from './errors.js'
+import type { ChunkTransport, NodeDirectory } from './types.js'
+import type { MetadataStore, Entry, ManifestChunk } from '../metadata/store.js'
+import type { KeyedMutex } from '../util/keyed-mutex.js'
+import type { Logger } from '@libp2p/interface'
+
+export interface WriteComponents {
+  chunks: ChunkTransport
+  nodes: NodeDirectory
+  metadata: MetadataStore
+  locks: KeyedMutex
+  log: Logger
+}
+
+export interface WriteOptions {
+  path: string
+  source: AsyncIterable<Uint8Array>
+  /** The declared size; picks the chunk size up front and is checked against what arrives */
+  size?: number
+  owner: string
+  mode?: number
+  replication: number
+  /** Chunks in flight at once; bounds memory to about concurrency × chunk size (default 8) */
+  concurrency?: number
+  signal?: AbortSignal
+  onProgress?: (bytes: number) => void
+}
+
+/**
+ * When the size is unknown (stdin), reads up to 1 MiB to tell a small file from a large one; the rest of the
+ * source streams on unchanged. At most 1 MiB is held for this.
+ */
+async function sizeChunks (source: AsyncIterable<Uint8Array>, size?: number): Promise<{ chunkSize: number, source: AsyncIterable<Uint8Array> }> {
+  if (size != null) return { chunkSize: chunkSizeFor(size), source }
+  const it = source[Symbol.asyncIterator]()
+  const head: Uint8Array[] = []
+  let total = 0
+  let ended = false
+  while (total < MiB) {
+    const next = await it.next()
+    if (next.done === true) { ended = true; break }
+    head.push(next.value)
+    total += next.value.length
+  }
+  const rest: AsyncIterable<Uint8Array> = {
+    async * [Symbol.asyncIterator] () {
+      yield * head
+      head.length = 0
+      if (ended) return
+      while (true) {
+        const next = await it.next()
+        if (next.done === true) return
+        yield next.value
+      }
+    }
+  }
+  return { chunkSize: ended ? chunkSizeFor(total) : MiB, source: rest }
+}
+
+/**
+ * Writes one file: cuts the stream into content-addressed chunks, pushes each to `replication` distinct nodes in
+ * parallel (skipping chunks already stored enough times: deduplication), and commits the manifest atomically
+ * under the file's lock only when every chunk reached its replication factor. On any failure nothing is
+ * committed; chunks already pushed are left unreferenced for garbage collection.
+ */
+export async function writeFile (components: WriteComponents, options: WriteOptions): Promise<Entry> {
+  const { metadata, chunks, nodes, log } = components
+  const { path, replication, signal } = options
+
+  // Fail before moving any bytes when the commit is bound to fail.
+  const parent = metadata.tryStat(parentOf(path))
+  if (parent == null) throw new NotFoundError(`${parentOf(path)}: no such directory`)
+  if (parent.type !== 'dir') throw new NotADirectoryError(`${parent.path} is not a directory`)
+  if (metadata.tryStat(path)?.type === 'dir') throw new IsADirectoryError(`${path} is a directory`)
+
+  const { chunkSize, source } = await sizeChunks(options.source, options.size)
+  const manifest: ManifestChunk[] = []
+  const locations = new Map<string, Set<string>>()
+  const slots = new Semaphore(options.concurrency ?? 8)
+  const inflight = new Set<Promise<void>>()
+  let failure: Error | undefined
+  let total = 0
+  let index = 0
+
+  const place = async (i: number, bytes: Uint8Array): Promise<void> => {
+    const cid = await cidOf(bytes)
+    const key = cid.toString()
+    manifest[i] = { cid: key, size: bytes.length }
+    const alive = new Set(nodes().filter(n => n.state === 'alive').map(n => n.peerId))
+    // Only a chunk some file references is safe to deduplicate against: an unreferenced one may be collected.
+    const referenced = (metadata.getChunk(key)?.refcount ?? 0) > 0
+    const held = new Set(referenced ? metadata.chunkLocations(key).filter(p => alive.has(p)) : [])
+    const tried = new Set(held)
+    // The collector takes the same lock before deleting an unreferenced chunk, so a push cannot race it.
+    await components.locks.run(`chunk:${key}`, async () => {
+      while (held.size < replication) {
+        const targets = pickTargets(nodes(), replication - held.size, tried)
+        if (targets.length === 0) {
+          throw new ReplicationError(`chunk ${i} of ${path} reached ${held.size} of ${replication} replicas: not enough storage nodes accepted it (${alive.size} alive)`)
+        }
+        await Promise.all(targets.map(async t => {
+          tried.add(t.peerId)
+          try {
+            await chunks.put(peerIdFromString(t.peerId), cid, bytes, { signal })
+            held.add(t.peerId)
+            // Recorded before the commit so that an abandoned write's chunks are found by garbage collection.
+            metadata.addChunkLocation(key, t.peerId, { size: bytes.length })
+          } catch (err: any) {
+            if (signal?.aborted === true) throw err
+            log('chunk %s to %s failed, trying another node - %s: %s', key, t.name, err.name, err.message)
+          }
+        }))
+      }
+    })
+    locations.set(key, held)
+  }
+
+  try {
+    for await (const bytes of chunkStream(source, chunkSize)) {
+      if (failure != null) break
+      await slots.acquire(signal)
+      const i = index++
+      total += bytes.length
+      if (options.size != null && total > options.size) throw new SizeMismatchError(`${path}: more bytes arrived than the declared ${options.size}`)
+      const task = place(i, bytes).then(() => {
+        options.onProgress?.(bytes.length)
+      }, (err: Error) => { failure ??= err }).finally(() => {
+        slots.release()
+        inflight.delete(task)
+      })
+      inflight.add(task)
+    }
+    await Promise.all(inflight)
+  } catch (err) {
+    await Promise.allSettled(inflight)
+    throw err
+  }
+  if (failure != null) throw failure
+  if (options.size != null && total !== options.size) {
+    throw new SizeMismatchError(`${path}: the upload ended after ${total} of ${options.size} bytes; nothing was written`)
+  }
+
+  return await components.locks.run(path, () => metadata.commitFile(path, {
+    manifest: { chunkSize, chunks: manifest },
+    size: total,
+    owner: options.owner,
+    mode: options.mode,
+    locations: [...locations.entries()].map(([cid, peers]) => ({ cid, peerIds: [...peers] }))
+  }))
+}

@@ -1,0 +1,22 @@
+/**
+ * One lock per key (a file path): holders of the same key run one after another, different keys run freely.
+ * Entries are dropped when their queue empties, so the map stays as small as the set of busy keys.
+ */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>()
+
+  async run<T> (key: string, fn: () => Promise<T> | T): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve()
+    let release!: () => void
+    const mine = new Promise<void>(resolve => { release = resolve })
+    const tail = previous.then(async () => await mine)
+    this.tails.set(key, tail)
+    await previous
+    try {
+      return await fn()
+    } finally {
+      release()
+      if (this.tails.get(key) === tail) this.tails.delete(key)
+    }
+  }
+}
