@@ -5,10 +5,13 @@ import { caInit, memberInit, certIssue, certShow } from './commands/identity.js'
 import { daemonCommand } from './commands/daemon.js'
 import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
+import { fileCommands } from './commands/files.js'
+import { dfCommand } from './commands/df.js'
 import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand,
+  ...fileCommands, dfCommand,
   caInit, memberInit, certIssue, certShow
 ]
 

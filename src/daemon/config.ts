@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
-import { parseSize } from '../util/units.js'
+import { parseSize, parseDuration } from '../util/units.js'
 
 export class ConfigError extends Error {
   static name = 'ConfigError'
@@ -25,8 +25,15 @@ const schema = z.strictObject({
   coordinator: multiaddrString.refine(s => s.includes('/p2p/'), 'must end in /p2p/<peer id> of the coordinator').optional(),
   heartbeatIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
   storage: z.strictObject({
-    capacity: z.union([z.string(), z.number()]).optional()
-  }).default({}),
+    /** node: the most this node stores (default: free disk space less a reserve) */
+    capacity: z.union([z.string(), z.number()]).optional(),
+    /** coordinator: copies of each chunk a write must reach */
+    replication: z.number().int().min(1).max(16).default(2),
+    /** coordinator: how long an unreferenced chunk is kept before deletion */
+    gcGrace: z.string().default('1h'),
+    /** coordinator: how often garbage is collected */
+    gcInterval: z.string().default('1m')
+  }).default({ replication: 2, gcGrace: '1h', gcInterval: '1m' }),
   metrics: z.strictObject({
     listen: z.string().regex(/^[^:]+:\d+$/, 'host:port').default('127.0.0.1:0'),
     enabled: z.boolean().default(true)
@@ -38,7 +45,7 @@ export type DaemonConfigFile = z.infer<typeof schema>
 export interface DaemonConfig extends Omit<DaemonConfigFile, 'storage'> {
   /** Absolute path of the file this came from; relative paths in it are resolved against its folder */
   path: string
-  storage: { capacityBytes?: number }
+  storage: { capacityBytes?: number, replication: number, gcGraceMs: number, gcIntervalMs: number }
 }
 
 /** Loads and validates a daemon config; every problem is reported with the key it concerns */
@@ -65,11 +72,14 @@ export async function loadConfig (path: string): Promise<DaemonConfig> {
   }
   const base = dirname(resolve(path))
   const c = parsed.data
-  let capacityBytes: number | undefined
-  try {
-    capacityBytes = c.storage.capacity != null ? parseSize(c.storage.capacity) : undefined
-  } catch (err: any) {
-    throw new ConfigError(`config ${path} is invalid:\n  storage.capacity: ${err.message}`)
+  const field = <T>(key: string, fn: () => T): T => {
+    try { return fn() } catch (err: any) { throw new ConfigError(`config ${path} is invalid:\n  ${key}: ${err.message}`) }
+  }
+  const storage = {
+    capacityBytes: field('storage.capacity', () => c.storage.capacity != null ? parseSize(c.storage.capacity) : undefined),
+    replication: c.storage.replication,
+    gcGraceMs: field('storage.gcGrace', () => parseDuration(c.storage.gcGrace)),
+    gcIntervalMs: field('storage.gcInterval', () => parseDuration(c.storage.gcInterval))
   }
   return {
     ...c,
@@ -81,6 +91,6 @@ export async function loadConfig (path: string): Promise<DaemonConfig> {
     },
     dataDir: resolve(base, c.dataDir),
     controlSocket: resolve(base, c.controlSocket),
-    storage: { capacityBytes }
+    storage
   }
 }

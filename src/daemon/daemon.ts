@@ -7,6 +7,16 @@ import { PeerIdentities } from '../net/peer-identities.js'
 import { ControlServer } from '../control/server.js'
 import { NodeRegistry } from '../node-registry/registry.js'
 import { NodeReporter } from '../node-registry/reporter.js'
+import { ChunkStore } from '../storage/chunk-store.js'
+import { ChunkServer } from '../chunks/server.js'
+import { ChunkClient } from '../chunks/client.js'
+import { FileService } from '../files/service.js'
+import { registerFileMethods } from '../files/control.js'
+import { join } from 'node:path'
+import { createMetrics } from '../metrics/metrics.js'
+import { MetricsServer } from '../metrics/http-server.js'
+import { daemonHealth } from './health.js'
+import type { CollectiveMetrics } from '../metrics/metrics.js'
 import { ConfigError } from './config.js'
 import { IdentityConfigError } from './errors.js'
 import type { DaemonConfig } from './config.js'
@@ -40,7 +50,11 @@ export class Daemon {
   control?: ControlServer
   registry?: NodeRegistry
   reporter?: NodeReporter
+  store?: ChunkStore
+  files?: FileService
   readonly startedAt = Date.now()
+  readonly metrics: CollectiveMetrics = createMetrics({ collectDefault: true })
+  metricsServer?: MetricsServer
   /** The most recent refused handshakes, newest last: what an operator needs to see why a peer cannot connect */
   readonly refusals: Array<{ at: string, direction: string, remotePeer?: string, reason: string }> = []
 
@@ -89,34 +103,72 @@ export class Daemon {
       onRefused: ({ direction, remotePeer, reason }) => {
         this.refusals.push({ at: new Date().toISOString(), direction, remotePeer, reason })
         if (this.refusals.length > 20) this.refusals.shift()
-      }
+        this.metrics.connectionFailures.inc({ reason: reason === 'HandshakeTimeoutError' ? 'timeout' : reason === 'NoiseHandshakeError' ? 'handshake' : 'certificate' })
+      },
+      onAccepted: ({ direction }) => { this.metrics.connectionAttempts.inc({ direction }) }
     })
     host.addEventListener('peer:disconnect', (e) => {
       if (host.getConnections(e.detail).length === 0) this.identities.delete(e.detail)
     })
+    const countConnections = (): void => { this.metrics.connectionsOpen.set(host.getConnections().length) }
+    host.addEventListener('connection:open', countConnections)
+    host.addEventListener('connection:close', countConnections)
     await host.start()
     this.host = host
     this.started.push({ start: async () => {}, stop: async () => { await host.stop() } })
 
-    if (this.config.role === 'coordinator') {
-      this.registry = new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger }, { heartbeatIntervalMs: this.config.heartbeatIntervalMs })
-      await this.registry.start()
-      this.started.push(this.registry)
-    }
-    if (this.config.role === 'node') {
-      const coordinator = this.init.coordinator ?? this.config.coordinator
-      if (coordinator == null) throw new ConfigError(`config ${this.config.path}: a node needs "coordinator" (the multiaddr of its coordinator, ending in /p2p/<peer id>)`)
-      this.reporter = new NodeReporter({
-        host,
-        logger: this.logger,
-        capacity: async () => ({ capacityBytes: this.config.storage.capacityBytes ?? 0, usedBytes: 0, chunkCount: 0 })
-      }, { coordinator: multiaddr(coordinator), heartbeatIntervalMs: this.config.heartbeatIntervalMs })
-      await this.reporter.start()
-      this.started.push(this.reporter)
+    if (this.config.role === 'coordinator') await this.startCoordinator(host, identity)
+    if (this.config.role === 'node') await this.startNode(host)
+
+    if (this.config.metrics.enabled) {
+      const [mhost, mport] = this.config.metrics.listen.split(':')
+      this.metricsServer = await this.startPart(new MetricsServer({ host: mhost, port: Number(mport) }, { metrics: this.metrics, health: async () => await this.health() }))
     }
 
     this.registerControlMethods()
     this.log('%s %s started as %s, listening on %s', identity.role, identity.name, identity.peerId, host.getMultiaddrs().map(String).join(' '))
+  }
+
+  private async startPart<T extends Startable> (part: T): Promise<T> {
+    await part.start()
+    this.started.push(part)
+    return part
+  }
+
+  private async startCoordinator (host: Host, identity: VerifiedIdentity): Promise<void> {
+    const { storage } = this.config
+    const registry = this.registry = await this.startPart(new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger }, { heartbeatIntervalMs: this.config.heartbeatIntervalMs }))
+    const chunks = await this.startPart(new ChunkClient({ host, logger: this.logger }))
+    this.files = await this.startPart(new FileService({ chunks, nodes: () => registry.list(), logger: this.logger }, {
+      path: join(this.config.dataDir, 'metadata.db'),
+      replication: storage.replication,
+      gcGraceMs: storage.gcGraceMs,
+      gcIntervalMs: storage.gcIntervalMs
+    }))
+    registerFileMethods(this.control as ControlServer, { files: this.files, owner: `${identity.member}@${identity.domain}`, nodes: () => registry.list() })
+  }
+
+  private async startNode (host: Host): Promise<void> {
+    const coordinator = this.init.coordinator ?? this.config.coordinator
+    if (coordinator == null) throw new ConfigError(`config ${this.config.path}: a node needs "coordinator" (the multiaddr of its coordinator, ending in /p2p/<peer id>)`)
+    const store = this.store = await this.startPart(new ChunkStore({ path: join(this.config.dataDir, 'chunks'), capacityBytes: this.config.storage.capacityBytes }))
+    const m = this.metrics
+    await this.startPart(new ChunkServer({ host, identities: this.identities, store, logger: this.logger }, {
+      onOperation: (op, result, bytes, seconds) => {
+        m.chunkOperations.inc({ op, result: result === 'ok' ? 'ok' : 'error' })
+        m.chunkOperationDuration.observe({ op }, seconds)
+        if (bytes > 0) m.chunkBytes.inc({ direction: op === 'put' ? 'in' : 'out' }, bytes)
+        if (result === 'invalid' && op === 'put') m.chunkVerificationFailures.inc()
+      }
+    }))
+    this.reporter = await this.startPart(new NodeReporter({
+      host,
+      logger: this.logger,
+      capacity: async () => {
+        const s = await store.stats()
+        return { capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, chunkCount: s.chunkCount }
+      }
+    }, { coordinator: multiaddr(coordinator), heartbeatIntervalMs: this.config.heartbeatIntervalMs }))
   }
 
   async stop (): Promise<void> {
@@ -143,6 +195,25 @@ export class Daemon {
     }).sort((a, b) => (a.name ?? a.peerId).localeCompare(b.name ?? b.peerId))
   }
 
+  /** Refreshes the gauges that are cheaper to read on demand than to keep current, and scores health */
+  async health (): Promise<import('../metrics/health.js').HealthReport> {
+    if (this.registry != null) {
+      const nodes = this.registry.list()
+      this.metrics.registeredNodes.set(nodes.length)
+      for (const n of nodes) this.metrics.nodeHealthScore.set({ node: n.name }, n.state === 'alive' ? 100 : n.state === 'suspect' ? 50 : 0)
+      const live = nodes.filter(n => n.state !== 'dead')
+      this.metrics.storageCapacityBytes.set(live.reduce((s, n) => s + n.capacityBytes, 0))
+      this.metrics.storageUsedBytes.set(live.reduce((s, n) => s + n.usedBytes, 0))
+    }
+    if (this.store != null) {
+      const s = await this.store.stats()
+      this.metrics.storageCapacityBytes.set(s.capacityBytes)
+      this.metrics.storageUsedBytes.set(s.usedBytes)
+      this.metrics.storageChunks.set(s.chunkCount)
+    }
+    return await daemonHealth(this)
+  }
+
   status (): Record<string, unknown> {
     const id = this.identity as VerifiedIdentity
     return {
@@ -159,7 +230,9 @@ export class Daemon {
       peers: this.peers(),
       nodes: this.registry?.list(),
       registration: this.reporter?.status,
-      refusals: this.refusals
+      replication: this.files?.replication,
+      refusals: this.refusals,
+      metrics: this.metricsServer != null ? `http://${this.metricsServer.address.host}:${this.metricsServer.address.port}/metrics` : undefined
     }
   }
 

@@ -1,5 +1,6 @@
 import { once } from 'node:events'
 import { ControlBody } from '../control/server.js'
+import { baseName } from '../metadata/paths.js'
 import type { ControlServer } from '../control/server.js'
 import type { FileService } from './service.js'
 import type { NodeRecord } from '../node-registry/registry.js'
@@ -29,7 +30,7 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
   const { files, owner } = init
 
   control.register('fs.mkdir', async p => files.mkdir(str(p, 'path'), p.parents === true, owner))
-  control.register('fs.ls', async p => ({ entries: files.list(str(p, 'path')) }))
+  control.register('fs.ls', async p => ({ entries: files.list(str(p, 'path')).map(e => ({ ...e, name: baseName(e.path) })) }))
   control.register('fs.stat', async p => files.stat(str(p, 'path')))
   control.register('fs.rm', async p => await files.remove(str(p, 'path'), p.recursive === true))
   control.register('fs.mv', async p => await files.rename(str(p, 'src'), str(p, 'dst')))
@@ -38,7 +39,9 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
     const total = optionalNumber(p, 'size')
     let bytes = 0
     let lastReport = 0
-    const entry = await files.write(str(p, 'path'), ctx.socket, {
+    // Iterating a socket destroys it at the end by default, and the answer still has to go back on it.
+    const body = ctx.socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
+    const entry = await files.write(str(p, 'path'), body, {
       size: total,
       owner,
       mode: optionalNumber(p, 'mode'),

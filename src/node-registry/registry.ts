@@ -1,4 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { handleRequests } from '../net/rpc.js'
 import { NodeReport, NodeReportResponse } from '../gen/node.js'
 import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS, NotANodeError, ForeignNodeError } from './protocol.js'
@@ -61,7 +63,7 @@ export class NodeRegistry {
 
   async start (): Promise<void> {
     await handleRequests(this.components.host, NODE_PROTOCOL, NodeReport, NodeReportResponse,
-      async (report, { remotePeer }) => this.onReport(remotePeer.toString(), report), NODE_PROTOCOL_LIMITS, this.log)
+      async (report, { remotePeer }) => await this.onReport(remotePeer.toString(), report), NODE_PROTOCOL_LIMITS, this.log)
   }
 
   async stop (): Promise<void> {
@@ -72,7 +74,7 @@ export class NodeRegistry {
     return this.components.now?.() ?? Date.now()
   }
 
-  private onReport (peerId: string, report: NodeReport): NodeReportResponse {
+  private async onReport (peerId: string, report: NodeReport): Promise<NodeReportResponse> {
     const identity = this.components.identities.get(peerId)
     const refuse = (err: Error): NodeReportResponse => {
       this.log.error('refused node report from %s - %s', identity?.name ?? peerId, err.message)
@@ -84,10 +86,12 @@ export class NodeRegistry {
     if (identity.domain !== this.components.identity.domain) {
       return refuse(new ForeignNodeError(`${identity.name} belongs to ${identity.domain}; this coordinator only registers nodes of ${this.components.identity.domain}`))
     }
-    const addrs: string[] = []
+    const addrs: Multiaddr[] = []
     for (const bytes of report.addrs.slice(0, 16)) {
-      try { addrs.push(multiaddr(bytes).toString()) } catch {}
+      try { addrs.push(multiaddr(bytes)) } catch {}
     }
+    // Chunk transfers dial nodes by peer ID; the peer store must know where to find them after a reconnect.
+    await this.components.host.peerStore.merge(peerIdFromString(peerId), { multiaddrs: addrs })
     const now = this.now()
     const previous = this.nodes.get(peerId)
     if (previous == null) this.log('node %s registered', identity.name)
@@ -97,7 +101,7 @@ export class NodeRegistry {
       capacityBytes: Number(report.capacityBytes),
       usedBytes: Number(report.usedBytes),
       chunkCount: Number(report.chunkCount),
-      addrs,
+      addrs: addrs.map(String),
       registeredAt: previous?.registeredAt ?? now,
       lastSeen: now
     })

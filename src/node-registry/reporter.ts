@@ -70,9 +70,9 @@ export class NodeReporter {
   async report (signal?: AbortSignal): Promise<void> {
     const capacity = await this.components.capacity()
     const res = await request(this.components.host, this.init.coordinator, NODE_PROTOCOL, {
-      capacityBytes: BigInt(capacity.capacityBytes),
-      usedBytes: BigInt(capacity.usedBytes),
-      chunkCount: BigInt(capacity.chunkCount),
+      capacityBytes: capacity.capacityBytes,
+      usedBytes: capacity.usedBytes,
+      chunkCount: capacity.chunkCount,
       addrs: this.components.host.getMultiaddrs().map(a => a.bytes)
     }, NodeReport, NodeReportResponse, NODE_PROTOCOL_LIMITS, { signal })
     if (res.heartbeatIntervalMs > 0) this.intervalMs = res.heartbeatIntervalMs

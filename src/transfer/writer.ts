@@ -92,17 +92,19 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
     const cid = await cidOf(bytes)
     const key = cid.toString()
     manifest[i] = { cid: key, size: bytes.length }
-    const alive = new Set(nodes().filter(n => n.state === 'alive').map(n => n.peerId))
+    const alive = new Set(nodes().filter(n => n.state !== 'dead').map(n => n.peerId))
     // Only a chunk some file references is safe to deduplicate against: an unreferenced one may be collected.
     const referenced = (metadata.getChunk(key)?.refcount ?? 0) > 0
     const held = new Set(referenced ? metadata.chunkLocations(key).filter(p => alive.has(p)) : [])
     const tried = new Set(held)
+    const refusals: string[] = []
     // The collector takes the same lock before deleting an unreferenced chunk, so a push cannot race it.
     await components.locks.run(`chunk:${key}`, async () => {
       while (held.size < replication) {
         const targets = pickTargets(nodes(), replication - held.size, tried)
         if (targets.length === 0) {
-          throw new ReplicationError(`chunk ${i} of ${path} reached ${held.size} of ${replication} replicas: not enough storage nodes accepted it (${alive.size} alive)`)
+          const why = refusals.length > 0 ? `; ${refusals.join(', ')}` : ''
+          throw new ReplicationError(`chunk ${i} of ${path} reached ${held.size} of ${replication} replicas: not enough storage nodes accepted it (${alive.size} live${why})`)
         }
         await Promise.all(targets.map(async t => {
           tried.add(t.peerId)
@@ -113,6 +115,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
             metadata.addChunkLocation(key, t.peerId, { size: bytes.length })
           } catch (err: any) {
             if (signal?.aborted === true) throw err
+            refusals.push(`${t.name.split('@')[0]}: ${String(err.name)}`)
             log('chunk %s to %s failed, trying another node - %s: %s', key, t.name, err.name, err.message)
           }
         }))

@@ -1,0 +1,298 @@
+import { lpStream } from '@libp2p/utils'
+import { isMultiaddr } from '@multiformats/multiaddr'
+import { ChunkOp, ChunkRequest, ChunkResponse, ChunkStatus } from '../gen/chunk.js'
+import { ProtocolError, RequestTimeoutError } from '../net/errors.js'
+import { assertChunkCid, equalBytes } from '../storage/chunking.js'
+import { ChunkNotFoundError, ChunkVerificationError } from '../storage/errors.js'
+import {
+  CHUNK_FRAME_BUFFER_BYTES,
+  CHUNK_PROTOCOL,
+  CHUNK_PROTOCOL_LIMITS,
+  ChunkAccessDeniedError,
+  ChunkRejectedError,
+  NodeFullError,
+  RemoteChunkError,
+  frameHead
+} from './protocol.js'
+import type { AbortOptions, ComponentLogger, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+
+export interface ChunkClientInit {
+  /** How long one exchange may take once it has its slot, dial included (default 30 s) */
+  timeoutMs?: number
+  /** Requests in flight to one peer; more wait in line for a slot (default 8) */
+  maxConcurrentPerPeer?: number
+}
+
+export interface ChunkClientComponents {
+  host: Libp2p
+  logger: ComponentLogger
+}
+
+/** A storage node: its peer ID (addresses from the peer store) or addresses ending in /p2p/<peer id> */
+export type ChunkPeer = PeerId | Multiaddr | Multiaddr[]
+
+export interface ChunkPresence {
+  present: boolean
+  /** Size in bytes of the stored chunk; 0 when absent */
+  size: number
+}
+
+function peerKey (peer: ChunkPeer): string {
+  const addrs = Array.isArray(peer) ? peer : isMultiaddr(peer) ? [peer] : undefined
+  if (addrs == null) return (peer as PeerId).toString()
+  for (const addr of addrs) {
+    const id = addr.getComponents().filter(c => c.name === 'p2p').pop()?.value
+    if (id != null) return id
+  }
+  return addrs.map(String).join(' ')
+}
+
+/** sha2-256 on the libuv thread pool: a reader verifying chunks keeps the event loop free for the transfers */
+async function sha256 (bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>))
+}
+
+interface PeerLine {
+  active: number
+  waiting: Array<{ grant: () => void }>
+  /** An exchange with this peer has finished since the line formed: its side of the connection is set up */
+  warmed: boolean
+}
+
+/**
+ * Bounds the requests in flight per peer: a slot is taken before the stream opens and given back when the
+ * exchange ends, and callers beyond the bound wait in line, first come first served. Idle peers hold no state.
+ *
+ * A peer we hold no connection to gets one request at a time until one exchange has finished. The requests would
+ * otherwise open their streams the moment our side of a new connection is up, before the remote has finished
+ * setting up its side; yamux lets only 10 streams arrive that early and kills the whole connection beyond that
+ * (MaxEarlyStreamsError), failing every request on it.
+ */
+class PerPeerSlots {
+  private readonly limit: number
+  private readonly connected: (key: string) => boolean
+  private readonly peers = new Map<string, PeerLine>()
+
+  constructor (limit: number, connected: (key: string) => boolean) {
+    this.limit = limit
+    this.connected = connected
+  }
+
+  async acquire (key: string, signal: AbortSignal): Promise<() => void> {
+    signal.throwIfAborted()
+    let line = this.peers.get(key)
+    if (line == null) {
+      line = { active: 0, waiting: [], warmed: this.connected(key) }
+      this.peers.set(key, line)
+    }
+    const entry = line
+    // nobody overtakes those already waiting
+    if (entry.waiting.length === 0 && entry.active < this.limitOf(entry)) {
+      entry.active++
+      return this.releaser(key, entry)
+    }
+    return await new Promise((resolve, reject) => {
+      const waiter = {
+        grant: () => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(this.releaser(key, entry))
+        }
+      }
+      const onAbort = (): void => {
+        const i = entry.waiting.indexOf(waiter)
+        if (i >= 0) entry.waiting.splice(i, 1)
+        this.admit(key, entry)
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      entry.waiting.push(waiter)
+    })
+  }
+
+  private limitOf (entry: PeerLine): number {
+    return entry.warmed ? this.limit : 1
+  }
+
+  private releaser (key: string, entry: PeerLine): () => void {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      entry.active--
+      entry.warmed = true
+      this.admit(key, entry)
+    }
+  }
+
+  /** Lets waiters in while there is room, and forgets a peer with nothing in flight or waiting */
+  private admit (key: string, entry: PeerLine): void {
+    while (entry.waiting.length > 0 && entry.active < this.limitOf(entry)) {
+      entry.active++
+      entry.waiting.shift()?.grant()
+    }
+    if (entry.active === 0 && entry.waiting.length === 0 && this.peers.get(key) === entry) this.peers.delete(key)
+  }
+
+  /** Requests in flight and waiting, per peer (for status pages and tests) */
+  snapshot (): Record<string, { active: number, waiting: number }> {
+    return Object.fromEntries([...this.peers].map(([k, p]) => [k, { active: p.active, waiting: p.waiting.length }]))
+  }
+}
+
+/**
+ * The caller's side of `/collective/chunk/1.0.0`: put, get, has and delete of chunks on storage nodes, one
+ * request per stream over the warm connection to each node. Every chunk read is verified against its CID here,
+ * whatever the node claims, so a corrupt or lying replica is detected by the reader and can be failed over.
+ */
+export class ChunkClient {
+  private readonly components: ChunkClientComponents
+  private readonly log: Logger
+  private readonly timeoutMs: number
+  private readonly slots: PerPeerSlots
+  private controller = new AbortController()
+
+  constructor (components: ChunkClientComponents, init: ChunkClientInit = {}) {
+    this.components = components
+    this.timeoutMs = init.timeoutMs ?? CHUNK_PROTOCOL_LIMITS.timeoutMs
+    this.slots = new PerPeerSlots(Math.max(1, init.maxConcurrentPerPeer ?? 8), key => this.isConnected(key))
+    this.log = components.logger.forComponent('collective:chunks:client')
+  }
+
+  async start (): Promise<void> {
+    if (this.controller.signal.aborted) this.controller = new AbortController()
+  }
+
+  /** Aborts every request in flight or waiting for a slot */
+  async stop (): Promise<void> {
+    this.controller.abort(new Error('the chunk client is stopping'))
+  }
+
+  /**
+   * Stores a chunk on `peer`. The node verifies the bytes against the CID before keeping them; storing a chunk
+   * it already holds succeeds.
+   *
+   * @throws ChunkRejectedError, NodeFullError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
+   */
+  async put (peer: ChunkPeer, cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    const res = await this.exchange(peer, ChunkOp.PUT, cid, bytes, options)
+    this.assertOk(res, 'put', cid)
+  }
+
+  /**
+   * Reads a chunk from `peer` and checks that it hashes to `cid`.
+   *
+   * @throws ChunkNotFoundError, ChunkVerificationError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
+   */
+  async get (peer: ChunkPeer, cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
+    // fail before the network on a CID no bytes could be verified against
+    assertChunkCid(cid)
+    const res = await this.exchange(peer, ChunkOp.GET, cid, undefined, options)
+    this.assertOk(res, 'get', cid)
+    const data = res.data
+    if (!equalBytes(await sha256(data), cid.multihash.digest)) {
+      throw new ChunkVerificationError(`${peerKey(peer)} returned ${data.byteLength} bytes for chunk ${cid} that do not hash to it`)
+    }
+    // a plain Uint8Array view of the decoded frame (no copy): Buffer's prototype surprises callers comparing chunks
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  }
+
+  /**
+   * Whether `peer` holds the chunk, and its size there.
+   *
+   * @throws ChunkRejectedError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
+   */
+  async has (peer: ChunkPeer, cid: CID, options: AbortOptions = {}): Promise<ChunkPresence> {
+    const res = await this.exchange(peer, ChunkOp.HAS, cid, undefined, options)
+    if (res.status === ChunkStatus.NOT_FOUND) return { present: false, size: 0 }
+    this.assertOk(res, 'has', cid)
+    return { present: true, size: res.size }
+  }
+
+  /**
+   * Removes a chunk from `peer`; removing a chunk it does not hold succeeds.
+   *
+   * @throws ChunkRejectedError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
+   */
+  async delete (peer: ChunkPeer, cid: CID, options: AbortOptions = {}): Promise<void> {
+    const res = await this.exchange(peer, ChunkOp.DELETE, cid, undefined, options)
+    this.assertOk(res, 'delete', cid)
+  }
+
+  private isConnected (key: string): boolean {
+    return this.components.host.getConnections().some(c => c.status === 'open' && c.remotePeer.toString() === key)
+  }
+
+  /** Requests in flight and waiting, per peer */
+  inflight (): Record<string, { active: number, waiting: number }> {
+    return this.slots.snapshot()
+  }
+
+  private assertOk (res: ChunkResponse, op: string, cid: CID): void {
+    const reason = res.error !== '' ? res.error : res.status
+    const message = `${op} of chunk ${cid} refused by the node - ${reason}${res.message !== '' ? `: ${res.message}` : ''}`
+    switch (res.status) {
+      case ChunkStatus.OK: return
+      case ChunkStatus.NOT_FOUND: throw new ChunkNotFoundError(message)
+      case ChunkStatus.INVALID: throw new ChunkRejectedError(reason, message)
+      case ChunkStatus.FULL: throw new NodeFullError(reason, message, res.availableBytes)
+      case ChunkStatus.DENIED: throw new ChunkAccessDeniedError(reason, message)
+      case ChunkStatus.ERROR: throw new RemoteChunkError(reason, message)
+      default: throw new ProtocolError(`${CHUNK_PROTOCOL}: response to ${op} of chunk ${cid} carries no known status`)
+    }
+  }
+
+  /** One request on a fresh stream, one response back, within a per-peer slot and the exchange timeout */
+  private async exchange (peer: ChunkPeer, op: ChunkOp, cid: CID, data: Uint8Array | undefined, options: AbortOptions): Promise<ChunkResponse> {
+    const key = peerKey(peer)
+    // one signal per request, so waiting in line never piles listeners onto the client's long-lived one
+    const callerSignal = AbortSignal.any(options.signal != null ? [options.signal, this.controller.signal] : [this.controller.signal])
+    const release = await this.slots.acquire(key, callerSignal)
+    const timeout = AbortSignal.timeout(this.timeoutMs)
+    const signal = AbortSignal.any([callerSignal, timeout])
+    let stream: Stream | undefined
+    try {
+      stream = await this.components.host.dialProtocol(peer, CHUNK_PROTOCOL, {
+        signal,
+        // The request goes out with the protocol proposal: one round trip per chunk instead of two, which is
+        // what small chunks over a home uplink are made of. A peer not serving the protocol still fails the
+        // exchange with UnsupportedProtocolError, only at the read instead of the dial.
+        negotiateFully: false,
+        maxOutboundStreams: CHUNK_PROTOCOL_LIMITS.maxOutboundStreams
+      })
+      if (stream.maxReadBufferLength < CHUNK_FRAME_BUFFER_BYTES) stream.maxReadBufferLength = CHUNK_FRAME_BUFFER_BYTES
+      const lp = lpStream(stream, { maxDataLength: CHUNK_PROTOCOL_LIMITS.maxMessageBytes, maxBufferSize: CHUNK_FRAME_BUFFER_BYTES })
+
+      const head = frameHead(ChunkRequest.encode({ op, cid: cid.bytes as Uint8Array<ArrayBuffer> }), data?.byteLength ?? 0)
+      await send(stream, head, signal)
+      if (data != null && data.byteLength > 0) await send(stream, data, signal)
+
+      // protons decodes the frame's parts into one buffer: the only copy a chunk read makes here
+      const res = ChunkResponse.decode(await lp.read({ signal }))
+      await stream.close({ signal }).catch(() => {})
+      return res
+    } catch (err: any) {
+      const e = this.translate(err, timeout, callerSignal)
+      this.log('%s of %c on %s failed - %s: %s', op, cid, key, e.name, e.message)
+      stream?.abort(e)
+      throw e
+    } finally {
+      release()
+    }
+  }
+
+  private translate (err: any, timeout: AbortSignal, callerSignal: AbortSignal): Error {
+    if (timeout.aborted && !callerSignal.aborted) {
+      return new RequestTimeoutError(`${CHUNK_PROTOCOL} request timed out after ${this.timeoutMs} ms`)
+    }
+    if (err?.name === 'InvalidDataLengthError' || err?.name === 'InvalidDataLengthLengthError') {
+      return new ProtocolError(`${CHUNK_PROTOCOL}: response larger than the protocol allows`)
+    }
+    return err
+  }
+}
+
+async function send (stream: Stream, data: Uint8Array, signal: AbortSignal): Promise<void> {
+  if (!stream.send(data)) await stream.onDrain({ signal })
+}

@@ -1,0 +1,150 @@
+import { MAX_CHUNK_SIZE, KiB } from '../storage/chunking.js'
+import type { ProtocolLimits } from '../net/rpc.js'
+import type { Role } from '../identity/index.js'
+
+/** Spec: protocols/chunk.md */
+export const CHUNK_PROTOCOL = '/collective/chunk/1.0.0'
+
+export interface ChunkProtocolLimits extends ProtocolLimits {
+  /** Concurrent inbound streams of this protocol per connection */
+  maxInboundStreams: number
+  /** Concurrent outbound streams of this protocol per connection (a node dials other nodes while repairing) */
+  maxOutboundStreams: number
+}
+
+export const CHUNK_PROTOCOL_LIMITS: ChunkProtocolLimits = {
+  // one chunk of the largest size any file is cut into, plus room for the other fields
+  maxMessageBytes: MAX_CHUNK_SIZE + 4 * KiB,
+  // a 4 MiB chunk over a slow home uplink, not a loopback
+  timeoutMs: 30_000,
+  maxInboundStreams: 64,
+  maxOutboundStreams: 64
+}
+
+/**
+ * Bytes a reader may hold for one frame: the frame plus its length prefix. The stream's read buffers default to
+ * 4 MiB, less than a full frame, so both sides raise theirs to this.
+ */
+export const CHUNK_FRAME_BUFFER_BYTES = CHUNK_PROTOCOL_LIMITS.maxMessageBytes + 16
+
+/** Tag of field 15 (`data`, length-delimited) in both ChunkRequest and ChunkResponse */
+const DATA_FIELD_TAG = (15 << 3) | 2
+
+function pushVarint (out: number[], value: number): void {
+  while (value >= 0x80) {
+    out.push((value % 0x80) | 0x80)
+    value = Math.floor(value / 0x80)
+  }
+  out.push(value)
+}
+
+/**
+ * The start of a length-prefixed frame whose chunk bytes follow it: the length prefix, `message` (encoded
+ * without its `data` field) and, when `dataLength` > 0, the tag and length of the `data` field. The writer sends
+ * the chunk's bytes right after it, as they are: protobuf merges concatenated encodings of one message, so any
+ * decoder reads the frame as one message, and the chunk travels from the caller's buffer (or the node's file
+ * reads) to the muxer without being copied into an encoded message first.
+ */
+export function frameHead (message: Uint8Array, dataLength: number): Uint8Array {
+  const field: number[] = []
+  if (dataLength > 0) {
+    field.push(DATA_FIELD_TAG)
+    pushVarint(field, dataLength)
+  }
+  const prefix: number[] = []
+  pushVarint(prefix, message.byteLength + field.length + dataLength)
+  const head = new Uint8Array(prefix.length + message.byteLength + field.length)
+  head.set(prefix, 0)
+  head.set(message, prefix.length)
+  head.set(field, prefix.length + message.byteLength)
+  return head
+}
+
+export type ChunkOperation = 'put' | 'get' | 'has' | 'delete'
+
+/** Outcome of one served request, as a metrics label */
+export type ChunkResult = 'ok' | 'not_found' | 'invalid' | 'full' | 'denied' | 'error'
+
+/**
+ * Which roles may ask a node for what. Every role may read; writes come from clients (the data path),
+ * coordinators (placement and garbage collection) and nodes (copying chunks during repair). Signed capabilities
+ * will narrow this per chunk later; the role rule is the floor they build on.
+ */
+export const CHUNK_ROLE_POLICY: Readonly<Record<ChunkOperation, readonly Role[]>> = {
+  get: ['coordinator', 'client', 'node'],
+  has: ['coordinator', 'client', 'node'],
+  put: ['coordinator', 'client', 'node'],
+  delete: ['coordinator', 'client', 'node']
+}
+
+// Raised by the node's authorization check; they travel to the caller as the reason of a DENIED response.
+
+/** The caller has no verified identity on this node: it never completed our certificate handshake */
+export class UnknownPeerError extends Error {
+  static name = 'UnknownPeerError'
+  name = 'UnknownPeerError'
+}
+
+/** The caller's certified role may not perform this operation */
+export class OperationNotAllowedError extends Error {
+  static name = 'OperationNotAllowedError'
+  name = 'OperationNotAllowedError'
+}
+
+/** A request the node cannot act on: no operation, a CID that does not parse, data on an operation without any */
+export class InvalidChunkRequestError extends Error {
+  static name = 'InvalidChunkRequestError'
+  name = 'InvalidChunkRequestError'
+}
+
+// Raised by the caller for each refusal status. `reason` is the stable error name the node reported, so a caller
+// can tell e.g. a hash mismatch (ChunkVerificationError) from an unsupported CID (UnsupportedCidError).
+
+/** FULL: the node cannot take the chunk without exceeding its capacity or its disk reserve */
+export class NodeFullError extends Error {
+  static name = 'NodeFullError'
+  name = 'NodeFullError'
+  readonly reason: string
+  /** What the node said it could still take, in bytes (0 when it did not say) */
+  readonly availableBytes: number
+  constructor (reason: string, message: string, availableBytes = 0) {
+    super(message)
+    this.reason = reason
+    this.availableBytes = availableBytes
+  }
+}
+
+/** INVALID: the node refused the request itself (bytes not matching the CID, unsupported CID, oversized chunk) */
+export class ChunkRejectedError extends Error {
+  static name = 'ChunkRejectedError'
+  name = 'ChunkRejectedError'
+  readonly reason: string
+  constructor (reason: string, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}
+
+/** DENIED: the node does not let this caller perform this operation */
+export class ChunkAccessDeniedError extends Error {
+  static name = 'ChunkAccessDeniedError'
+  name = 'ChunkAccessDeniedError'
+  readonly reason: string
+  constructor (reason: string, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}
+
+/** ERROR: the node failed for a reason of its own (disk error, store not started ...) */
+export class RemoteChunkError extends Error {
+  static name = 'RemoteChunkError'
+  name = 'RemoteChunkError'
+  readonly reason: string
+  constructor (reason: string, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}
+
+export { ChunkNotFoundError, ChunkVerificationError } from '../storage/errors.js'

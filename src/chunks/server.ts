@@ -1,0 +1,280 @@
+import { lpStream } from '@libp2p/utils'
+import { CID } from 'multiformats/cid'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { ChunkOp, ChunkRequest, ChunkResponse, ChunkStatus } from '../gen/chunk.js'
+import { RequestTimeoutError } from '../net/errors.js'
+import { assertChunkCid } from '../storage/chunking.js'
+import { StorageError } from '../storage/errors.js'
+import {
+  CHUNK_FRAME_BUFFER_BYTES,
+  CHUNK_PROTOCOL,
+  CHUNK_PROTOCOL_LIMITS,
+  CHUNK_ROLE_POLICY,
+  InvalidChunkRequestError,
+  OperationNotAllowedError,
+  UnknownPeerError,
+  frameHead
+} from './protocol.js'
+import type { ChunkOperation, ChunkResult } from './protocol.js'
+import type { Role, VerifiedIdentity } from '../identity/index.js'
+import type { PeerIdentities } from '../net/peer-identities.js'
+import type { ChunkStore } from '../storage/chunk-store.js'
+import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+
+export interface ChunkServerInit {
+  /** How long one exchange may take, from the stream opening to the response written (default 30 s) */
+  timeoutMs?: number
+  /** Concurrent inbound streams of this protocol per connection; more are reset by the muxer (default 64) */
+  maxInboundStreams?: number
+  /** Roles allowed per operation, over CHUNK_ROLE_POLICY (default: that policy) */
+  policy?: Partial<Record<ChunkOperation, readonly Role[]>>
+  /**
+   * Called once for every request that was read and decoded, when it is done: its operation, outcome, chunk
+   * bytes moved (received for PUT, sent for GET, else 0) and duration in seconds. Metrics hang off this.
+   */
+  onOperation?: (op: ChunkOperation, result: ChunkResult, bytes: number, seconds: number) => void
+}
+
+export interface ChunkServerComponents {
+  host: Libp2p
+  identities: PeerIdentities
+  store: ChunkStore
+  logger: ComponentLogger
+}
+
+const OPERATIONS: Partial<Record<ChunkOp, ChunkOperation>> = {
+  [ChunkOp.PUT]: 'put',
+  [ChunkOp.GET]: 'get',
+  [ChunkOp.HAS]: 'has',
+  [ChunkOp.DELETE]: 'delete'
+}
+
+const RESULTS: Record<ChunkStatus, ChunkResult> = {
+  [ChunkStatus.STATUS_UNSPECIFIED]: 'error',
+  [ChunkStatus.OK]: 'ok',
+  [ChunkStatus.NOT_FOUND]: 'not_found',
+  [ChunkStatus.INVALID]: 'invalid',
+  [ChunkStatus.FULL]: 'full',
+  [ChunkStatus.DENIED]: 'denied',
+  [ChunkStatus.ERROR]: 'error'
+}
+
+/** Storage failures that say the request was wrong, not the node */
+const INVALID_ERRORS = new Set(['ChunkVerificationError', 'ChunkTooLargeError', 'UnsupportedCidError', 'InvalidChunkRequestError'])
+
+interface Outcome {
+  response: Partial<ChunkResponse>
+  /** GET: the chunk as the file reads returned it, sent after the response header */
+  data?: Uint8ArrayList
+}
+
+async function send (stream: Stream, data: Uint8Array | Uint8ArrayList, signal: AbortSignal): Promise<void> {
+  if (!stream.send(data)) await stream.onDrain({ signal })
+}
+
+function isDiskFull (err: any): boolean {
+  // blockstore-fs wraps write failures in PutFailedError and keeps only the text of the cause
+  return err?.code === 'ENOSPC' || err?.cause?.code === 'ENOSPC' || /ENOSPC/.test(String(err?.message))
+}
+
+/**
+ * A storage node's side of `/collective/chunk/1.0.0`: one request per stream, answered from the node's
+ * ChunkStore. The caller's identity is the certificate it proved in the connection handshake; nothing in the
+ * request is trusted about who sends it. A GET answer is the file's reads as they came off the disk, sent in one
+ * piece behind the response header: the chunk is not copied on its way out, and not re-verified either (the
+ * reader verifies every chunk against its CID, which also catches a disk that rotted under us).
+ */
+export class ChunkServer {
+  private readonly components: ChunkServerComponents
+  private readonly init: ChunkServerInit
+  private readonly log: Logger
+  private readonly timeoutMs: number
+  private readonly policy: Record<ChunkOperation, readonly Role[]>
+  private readonly inflight = new Set<Promise<void>>()
+  private controller = new AbortController()
+  private started = false
+
+  constructor (components: ChunkServerComponents, init: ChunkServerInit = {}) {
+    this.components = components
+    this.init = init
+    this.timeoutMs = init.timeoutMs ?? CHUNK_PROTOCOL_LIMITS.timeoutMs
+    this.policy = { ...CHUNK_ROLE_POLICY, ...init.policy }
+    this.log = components.logger.forComponent('collective:chunks:server')
+  }
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.controller = new AbortController()
+    await this.components.host.handle(CHUNK_PROTOCOL, (stream, connection) => {
+      const done = this.onStream(stream, connection)
+      this.inflight.add(done)
+      void done.finally(() => this.inflight.delete(done))
+    }, {
+      maxInboundStreams: this.init.maxInboundStreams ?? CHUNK_PROTOCOL_LIMITS.maxInboundStreams,
+      maxOutboundStreams: CHUNK_PROTOCOL_LIMITS.maxOutboundStreams
+    })
+    this.started = true
+  }
+
+  /** Stops taking streams and aborts the ones in flight, so the store can be closed right after */
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.components.host.unhandle(CHUNK_PROTOCOL)
+    this.controller.abort(new Error('the chunk server is stopping'))
+    await Promise.all([...this.inflight])
+  }
+
+  /**
+   * Throws unless `identity` may perform `op` on `cid`. Today this is the role rule alone; signed capabilities
+   * (carried in the request's `capability` field) will replace it, which is why it sees the CID and the
+   * capability it does not use yet.
+   *
+   * @throws UnknownPeerError, OperationNotAllowedError
+   */
+  async authorize (identity: VerifiedIdentity | undefined, op: ChunkOperation, cid: CID, capability?: Uint8Array): Promise<void> {
+    if (identity == null) {
+      throw new UnknownPeerError(`the caller has no verified identity on this node; ${op} of ${cid} refused`)
+    }
+    if (!this.policy[op].includes(identity.role)) {
+      throw new OperationNotAllowedError(`${identity.name} is certified as ${identity.role}; a ${identity.role} may not ${op} chunks here`)
+    }
+  }
+
+  private async onStream (stream: Stream, connection: Connection): Promise<void> {
+    const started = performance.now()
+    const timeout = AbortSignal.timeout(this.timeoutMs)
+    const signal = AbortSignal.any([timeout, this.controller.signal])
+    // The stream's own buffer (used before our reader attaches) defaults to a few bytes less than a full frame.
+    if (stream.maxReadBufferLength < CHUNK_FRAME_BUFFER_BYTES) stream.maxReadBufferLength = CHUNK_FRAME_BUFFER_BYTES
+    const lp = lpStream(stream, { maxDataLength: CHUNK_PROTOCOL_LIMITS.maxMessageBytes, maxBufferSize: CHUNK_FRAME_BUFFER_BYTES })
+
+    let op: ChunkOperation | undefined
+    let result: ChunkResult = 'error'
+    let bytes = 0
+    try {
+      const req = ChunkRequest.decode(await lp.read({ signal }))
+      op = OPERATIONS[req.op]
+      if (op === 'put') bytes = req.data.byteLength
+      const { response, data } = await this.serve(req, op, connection.remotePeer, signal)
+      result = RESULTS[response.status ?? ChunkStatus.STATUS_UNSPECIFIED]
+
+      const head = frameHead(ChunkResponse.encode(response), data?.byteLength ?? 0)
+      if (data == null || data.byteLength === 0) {
+        await send(stream, head, signal)
+      } else {
+        // one send for the whole frame: the muxer cuts it into as few frames and Noise messages as it can
+        data.prepend(head)
+        await send(stream, data, signal)
+        bytes = data.byteLength - head.byteLength
+      }
+      await stream.close({ signal })
+    } catch (err: any) {
+      const e = timeout.aborted && !this.controller.signal.aborted
+        ? new RequestTimeoutError(`${CHUNK_PROTOCOL} exchange timed out after ${this.timeoutMs} ms`)
+        : err
+      // An oversized or malformed frame lands here too: the caller gets a reset stream, never a response.
+      this.log('%s from %p failed - %s: %s', op ?? 'request', connection.remotePeer, e.name, e.message)
+      result = 'error'
+      stream.abort(e)
+    } finally {
+      if (op != null) this.report(op, result, bytes, (performance.now() - started) / 1000)
+    }
+  }
+
+  private async serve (req: ChunkRequest, op: ChunkOperation | undefined, remotePeer: PeerId, signal: AbortSignal): Promise<Outcome> {
+    let cid: CID
+    try {
+      if (op == null) throw new InvalidChunkRequestError(`unknown operation ${req.op}`)
+      if (op !== 'put' && req.data.byteLength > 0) throw new InvalidChunkRequestError(`a ${op} request carries no data`)
+      try {
+        cid = CID.decode(req.cid)
+      } catch (err: any) {
+        throw new InvalidChunkRequestError(`the request's CID does not parse: ${err.message}`)
+      }
+      assertChunkCid(cid)
+    } catch (err: any) {
+      return this.refusal(ChunkStatus.INVALID, err)
+    }
+
+    const identity = this.components.identities.get(remotePeer)
+    try {
+      await this.authorize(identity, op, cid, req.capability)
+    } catch (err: any) {
+      this.log('refused %s of %c to %s - %s: %s', op, cid, identity?.name ?? remotePeer.toString(), err.name, err.message)
+      return this.refusal(ChunkStatus.DENIED, err)
+    }
+
+    const { store } = this.components
+    try {
+      switch (op) {
+        case 'put': {
+          await store.put(cid, req.data, { signal })
+          this.log.trace('stored %c (%d bytes) for %s', cid, req.data.byteLength, identity?.name)
+          return { response: { status: ChunkStatus.OK, size: req.data.byteLength, ...await this.capacity() } }
+        }
+        case 'get': {
+          // Read whole before answering, so a chunk that vanishes mid-read is still a clean NOT_FOUND rather than
+          // a frame cut short; the reads are kept as they are, not joined into one buffer.
+          const data = new Uint8ArrayList()
+          for await (const part of store.stream(cid, { signal })) data.append(part)
+          return { response: { status: ChunkStatus.OK, size: data.byteLength }, data }
+        }
+        case 'has': {
+          const size = await store.sizeOf(cid, { signal })
+          return { response: { status: ChunkStatus.OK, size } }
+        }
+        case 'delete': {
+          // deleting what is not there succeeds: the caller wanted it gone, and it is
+          await store.delete(cid, { signal })
+          return { response: { status: ChunkStatus.OK } }
+        }
+      }
+    } catch (err: any) {
+      // a timed-out or stopping exchange is not the caller's fault and gets no answer: the stream is aborted
+      if (signal.aborted) throw err
+      if (err?.name === 'ChunkNotFoundError') return this.refusal(ChunkStatus.NOT_FOUND, err)
+      if (INVALID_ERRORS.has(err?.name)) return this.refusal(ChunkStatus.INVALID, err)
+      if (err?.name === 'StoreFullError' || isDiskFull(err)) {
+        const refusal = this.refusal(ChunkStatus.FULL, err)
+        refusal.response = { ...refusal.response, ...await this.capacity() }
+        return refusal
+      }
+      this.log.error('%s of %c failed - %e', op, cid, err)
+      // storage errors explain themselves; anything else may carry local paths, which stay in our log
+      return {
+        response: {
+          status: ChunkStatus.ERROR,
+          error: err?.name ?? 'Error',
+          message: err instanceof StorageError ? err.message : `the node failed to ${op} the chunk`
+        }
+      }
+    }
+  }
+
+  private refusal (status: ChunkStatus, err: Error): Outcome {
+    return { response: { status, error: err.name, message: err.message } }
+  }
+
+  /** What the node can still take, sent with PUT answers so writers steer away from nodes filling up */
+  private async capacity (): Promise<Partial<ChunkResponse>> {
+    try {
+      const stats = await this.components.store.stats()
+      return { capacityBytes: stats.capacityBytes, availableBytes: stats.availableBytes }
+    } catch {
+      return {}
+    }
+  }
+
+  private report (op: ChunkOperation, result: ChunkResult, bytes: number, seconds: number): void {
+    try {
+      this.init.onOperation?.(op, result, bytes, seconds)
+    } catch (err) {
+      this.log.error('onOperation callback threw - %e', err)
+    }
+  }
+}
