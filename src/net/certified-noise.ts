@@ -96,26 +96,23 @@ export class CertifiedNoise implements ConnectionEncrypter {
         refusal = err
       }
 
-      // The remote may already have refused us and closed its side: a failed write must not hide its verdict.
-      const wrote = await pb.write({ accepted: refusal == null, reason: refusal?.name ?? '' }, Verdict, { signal }).then(() => undefined, (err: Error) => err)
-      if (refusal != null) {
-        // Close gracefully so the verdict reaches the remote before the connection goes.
-        await secured.connection.close({ signal: AbortSignal.timeout(2_000) }).catch(() => {})
-        throw refusal
-      }
-
-      const verdict = await pb.read(Verdict, { signal }).catch((err: Error) => { throw wrote ?? err })
-      if (!verdict.accepted) {
-        throw new CertificateRefusedError(verdict.reason.slice(0, 64))
-      }
+      // Both sides send their verdict and read the other's before anyone closes, so each learns why it was
+      // refused. A side that refuses waits only briefly: a hostile peer gets no time to hold the connection.
+      const wrote = await pb.write({ accepted: refusal == null, reason: refusal?.name ?? '' }, Verdict, { signal }).then(() => undefined, (err: unknown) => asError(err))
+      const readSignal = refusal == null ? signal : AbortSignal.any([signal, AbortSignal.timeout(2_000)])
+      const verdict = await pb.read(Verdict, { signal: readSignal }).catch((err: unknown) => asError(err))
+      if (refusal != null) throw refusal
+      if (verdict instanceof Error) throw wrote ?? verdict
+      if (!verdict.accepted) throw new CertificateRefusedError(verdict.reason.slice(0, 64))
 
       if (identity == null) throw new Error('unreachable: accepted without identity')
       this.init.identities.set(identity)
       this.init.onAccepted?.({ direction, identity })
       this.log('%s handshake with %s (%s) accepted', direction, identity.name, identity.peerId)
       return { ...secured, connection: pb.unwrap() }
-    } catch (err: any) {
-      const error = timeout.aborted && options?.signal?.aborted !== true
+    } catch (thrown: unknown) {
+      const err = asError(thrown)
+      const error: Error = timeout.aborted && options?.signal?.aborted !== true
         ? new HandshakeTimeoutError(`certificate exchange timed out after ${this.init.timeoutMs ?? 10_000} ms`)
         : err
       this.log.error('%s handshake with %p refused - %s: %s', direction, secured.remotePeer, error.name, error.message)
@@ -126,6 +123,14 @@ export class CertifiedNoise implements ConnectionEncrypter {
       throw error
     }
   }
+}
+
+/** Streams sometimes reject with events or strings; everything we rethrow must be an Error with a name */
+function asError (err: unknown): Error {
+  if (err instanceof Error) return err
+  const e = new Error(typeof err === 'string' ? err : `connection closed during the certificate exchange (${String((err as any)?.type ?? err)})`)
+  e.name = 'HandshakeClosedError'
+  return e
 }
 
 export function certifiedNoise (init: CertifiedNoiseInit): (components: NoiseComponents) => ConnectionEncrypter {

@@ -1,6 +1,4 @@
 import { resolve } from 'node:path'
-import { loadConfig } from '../../daemon/config.js'
-import { Daemon } from '../../daemon/daemon.js'
 import { requireOption } from '../command.js'
 import type { Command } from '../command.js'
 
@@ -14,6 +12,9 @@ export const daemonCommand: Command = {
     coordinator: { type: 'string', value: 'MULTIADDR', description: 'override the coordinator address of a node' }
   },
   async run (ctx) {
+    // Loaded on use: libp2p takes a second to import, which no other command should pay for.
+    const { loadConfig } = await import('../../daemon/config.js')
+    const { Daemon } = await import('../../daemon/daemon.js')
     const config = await loadConfig(resolve(requireOption(ctx.values, 'config', this)))
     const daemon = new Daemon({ config, coordinator: ctx.values.coordinator })
     try {

@@ -1,11 +1,14 @@
 import { join, resolve } from 'node:path'
-import { readCertificateChain, describeCertificate, ROLES } from '../../identity/index.js'
-import { initRoot, initMember, issueComponent } from '../../local/provision.js'
+import { ROLES } from '../../identity/names.js'
 import { homeLayout } from '../../local/layout.js'
 import { requireOption } from '../command.js'
 import { UsageError } from '../errors.js'
 import type { Command } from '../command.js'
-import type { Role } from '../../identity/index.js'
+import type { Role } from '../../identity/names.js'
+
+// Loaded on use: the X.509 stack is slow to import and only these commands need it.
+const identity = async () => await import('../../identity/index.js')
+const provision = async () => await import('../../local/provision.js')
 
 export const caInit: Command = {
   name: 'ca init',
@@ -18,8 +21,8 @@ export const caInit: Command = {
   async run (ctx) {
     const federation = requireOption(ctx.values, 'federation', this)
     const dir = resolve(ctx.values.dir ?? homeLayout(ctx.home).rootDir)
-    const cert = await initRoot(dir, federation)
-    const info = describeCertificate(cert)
+    const cert = await (await provision()).initRoot(dir, federation)
+    const info = (await identity()).describeCertificate(cert)
     ctx.emit({ dir, federation, fingerprint: info.fingerprint, notAfter: info.notAfter })
     ctx.out(`Created the root CA of federation ${federation} in ${dir}`)
     ctx.out(`  root.key  private: keep it safe and offline; only "member init" needs it`)
@@ -44,8 +47,8 @@ export const memberInit: Command = {
     const domain = requireOption(ctx.values, 'domain', this)
     const layout = homeLayout(ctx.home)
     const dir = resolve(ctx.values.dir ?? layout.memberDir)
-    const cert = await initMember(resolve(ctx.values['root-dir'] ?? layout.rootDir), dir, member, domain)
-    const info = describeCertificate(cert)
+    const cert = await (await provision()).initMember(resolve(ctx.values['root-dir'] ?? layout.rootDir), dir, member, domain)
+    const info = (await identity()).describeCertificate(cert)
     ctx.emit({ dir, member, domain, name: info.federatedName, fingerprint: info.fingerprint, notAfter: info.notAfter })
     ctx.out(`Created member CA ${info.federatedName ?? member} in ${dir} (may only certify *@${domain})`)
   }
@@ -71,7 +74,7 @@ export const certIssue: Command = {
     if (days != null && (!Number.isInteger(days) || days < 1)) throw new UsageError('--days must be a positive whole number')
     const layout = homeLayout(ctx.home)
     const outDir = resolve(ctx.values.out ?? join(ctx.home, name))
-    const { cert, keyFile, certFile } = await issueComponent({
+    const { cert, keyFile, certFile } = await (await provision()).issueComponent({
       memberDir: resolve(ctx.values['member-dir'] ?? layout.memberDir),
       outDir,
       role: role as Role,
@@ -79,7 +82,7 @@ export const certIssue: Command = {
       keyFile: ctx.values.key != null ? resolve(ctx.values.key) : undefined,
       validityDays: days
     })
-    const info = describeCertificate(cert)
+    const info = (await identity()).describeCertificate(cert)
     ctx.emit({ ...info, keyFile, certFile })
     ctx.out(`Issued ${role} certificate for ${info.federatedName}`)
     ctx.out(`  peer ID  ${info.peerId}`)
@@ -96,6 +99,7 @@ export const certShow: Command = {
   minPositionals: 1,
   maxPositionals: 1,
   async run (ctx) {
+    const { readCertificateChain, describeCertificate } = await identity()
     const certs = await readCertificateChain(resolve(ctx.positionals[0]))
     const infos = certs.map(c => describeCertificate(c))
     ctx.emit(infos)

@@ -1,5 +1,4 @@
 import { userInfo } from 'node:os'
-import { LocalCollective } from '../../local/up.js'
 import type { Command } from '../command.js'
 
 function defaultMember (): string {
@@ -20,6 +19,7 @@ export const upCommand: Command = {
   },
   async run (ctx) {
     const nodes = ctx.values.nodes != null ? Number(ctx.values.nodes) : 3
+    const { LocalCollective } = await import('../../local/up.js')
     const local = new LocalCollective({
       home: ctx.home,
       nodes,

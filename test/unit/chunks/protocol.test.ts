@@ -170,7 +170,9 @@ describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
     assert.equal(err.name, 'ChunkRejectedError')
     assert.equal(err.reason, 'ChunkVerificationError')
     assert.deepEqual(await client.chunks.has(node.host.peerId, cid), { present: false, size: 0 })
-    assert.deepEqual(await node.store.stats(), before)
+    // Only what the store holds: free disk space moves with whatever else this machine is doing.
+    const after = await node.store.stats()
+    assert.deepEqual([after.chunkCount, after.usedBytes], [before.chunkCount, before.usedBytes])
   })
 
   it('refuses CIDs that are not CIDv1 raw sha2-256, and chunks above the largest size', async () => {
