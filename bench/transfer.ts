@@ -182,6 +182,7 @@ async function main (argv: string[]): Promise<number> {
 
   // Other work on the machine skews every number here; the load average lets readers see whether there was any.
   const loadAtStart = loadavg()[0]
+  if (opts.readTo === 'null') notes.push('--read-to null: downloads went to /dev/null, so they were not compared with the originals')
   const tmp = state.tmp = await mkdtemp(join(tmpdir(), 'collective-bench-'))
   const home = join(tmp, 'home')
   log(`temporary directory ${tmp}`)
@@ -199,7 +200,7 @@ async function main (argv: string[]): Promise<number> {
   log(`baseline: ${baseline.mbps.toFixed(1)} MB/s (receiver's own view ${baseline.receiverMbps.toFixed(1)} MB/s)`)
 
   // First collective: the small file on a fresh daemon (its peak RSS), then the timed file.
-  let { c, pid } = await startCollective(home)
+  const { c, pid } = await startCollective(home)
   const df = JSON.parse((await cli(home, ['df', '--json'])).stdout)
   const replication = Number(df.replication)
   const startupS = await cliStartupSeconds(home)
@@ -224,9 +225,9 @@ async function main (argv: string[]): Promise<number> {
     const largeFile = join(tmp, 'large.bin')
     log(`writing ${mb(largeBytes)} MB of random bytes`)
     const largeSha = await writeRandomFile(largeFile, largeBytes)
-    ;({ c, pid } = await startCollective(home))
-    await putAndGet(c, largeFile, largeSha, largeBytes, '/bench/large.bin', opts.readTo)
-    rssLarge = await peakRssBytes(pid)
+    const restarted = await startCollective(home)
+    await putAndGet(restarted.c, largeFile, largeSha, largeBytes, '/bench/large.bin', opts.readTo)
+    rssLarge = await peakRssBytes(restarted.pid)
     log(`coordinator peak RSS after ${mb(largeBytes)} MB: ${mb(rssLarge)} MB`)
     await unlink(largeFile)
     await stopCollective()

@@ -17,8 +17,9 @@ export const CHUNK_PROTOCOL_LIMITS: ChunkProtocolLimits = {
   maxMessageBytes: MAX_CHUNK_SIZE + 4 * KiB,
   // a 4 MiB chunk over a slow home uplink, not a loopback
   timeoutMs: 30_000,
-  maxInboundStreams: 64,
-  maxOutboundStreams: 64
+  // Each stream may buffer a whole frame: 16 × 4 MiB bounds what one peer can make a node hold to 64 MiB.
+  maxInboundStreams: 16,
+  maxOutboundStreams: 16
 }
 
 /**

@@ -4,7 +4,7 @@ import { MetadataStore } from '../metadata/store.js'
 import { normalizePath } from '../metadata/paths.js'
 import { KeyedMutex } from '../util/keyed-mutex.js'
 import { sleep } from '../util/backoff.js'
-import { writeFile } from '../transfer/writer.js'
+import { writeFile, Pins } from '../transfer/writer.js'
 import { readFile } from '../transfer/reader.js'
 import type { Entry, FileManifest, RemoveResult } from '../metadata/store.js'
 import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
@@ -19,7 +19,10 @@ export interface FileServiceInit {
   writeConcurrency?: number
   /** Chunks fetched ahead per read (default 4) */
   readAhead?: number
-  /** How long a chunk no file references is kept before deletion (default 1 hour) */
+  /**
+   * How long a chunk no file references is kept before deletion (default 1 hour). Chunks of writes in flight are
+   * never collected; the grace period is for what a crashed or abandoned write left behind.
+   */
   gcGraceMs?: number
   /** How often garbage is collected (default 60 s) */
   gcIntervalMs?: number
@@ -47,6 +50,7 @@ export class FileService {
   private readonly components: FileServiceComponents
   private readonly init: FileServiceInit
   private readonly locks = new KeyedMutex()
+  private readonly pins = new Pins()
   private readonly log: Logger
   private gc?: { controller: AbortController, loop: Promise<void> }
 
@@ -106,7 +110,7 @@ export class FileService {
   }
 
   async write (path: string, source: AsyncIterable<Uint8Array>, options: { size?: number, owner: string, mode?: number, signal?: AbortSignal, onProgress?: (bytes: number) => void }): Promise<Entry> {
-    return await writeFile({ ...this.components, metadata: this.metadata, locks: this.locks, log: this.log }, {
+    return await writeFile({ ...this.components, metadata: this.metadata, locks: this.locks, pins: this.pins, log: this.log }, {
       path: normalizePath(path),
       source,
       replication: this.replication,
@@ -135,7 +139,7 @@ export class FileService {
       await this.locks.run(`chunk:${candidate.cid}`, async () => {
         // Re-checked under the chunk's lock: a write may have revived it since it was listed.
         const info = this.metadata.getChunk(candidate.cid)
-        if (info == null || info.refcount > 0 || (info.zeroSinceMs ?? Infinity) >= Date.now() - grace) return
+        if (info == null || info.refcount > 0 || this.pins.has(candidate.cid) || (info.zeroSinceMs ?? Infinity) >= Date.now() - grace) return
         const cid = CID.parse(candidate.cid)
         let remaining = 0
         for (const peer of info.locations) {

@@ -15,7 +15,22 @@ export interface WriteComponents {
   nodes: NodeDirectory
   metadata: MetadataStore
   locks: KeyedMutex
+  /** Chunks of writes in flight: the collector leaves them alone however long the write takes */
+  pins: Pins
   log: Logger
+}
+
+/** A counted set of chunk CIDs */
+export class Pins {
+  private readonly counts = new Map<string, number>()
+  add (cid: string): void { this.counts.set(cid, (this.counts.get(cid) ?? 0) + 1) }
+  delete (cid: string): void {
+    const n = (this.counts.get(cid) ?? 0) - 1
+    if (n > 0) this.counts.set(cid, n)
+    else this.counts.delete(cid)
+  }
+
+  has (cid: string): boolean { return this.counts.has(cid) }
 }
 
 export interface WriteOptions {
@@ -84,6 +99,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   const locations = new Map<string, Set<string>>()
   const slots = new Semaphore(options.concurrency ?? 8)
   const inflight = new Set<Promise<void>>()
+  const pinned: string[] = []
   let failure: Error | undefined
   let total = 0
   let index = 0
@@ -91,6 +107,8 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   const place = async (i: number, bytes: Uint8Array): Promise<void> => {
     const cid = await cidOf(bytes)
     const key = cid.toString()
+    components.pins.add(key)
+    pinned.push(key)
     manifest[i] = { cid: key, size: bytes.length }
     const alive = new Set(nodes().filter(n => n.state !== 'dead').map(n => n.peerId))
     // Only a chunk some file references is safe to deduplicate against: an unreferenced one may be collected.
@@ -125,35 +143,43 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   }
 
   try {
-    for await (const bytes of chunkStream(source, chunkSize)) {
-      if (failure != null) break
-      await slots.acquire(signal)
-      const i = index++
-      total += bytes.length
-      if (options.size != null && total > options.size) throw new SizeMismatchError(`${path}: more bytes arrived than the declared ${options.size}`)
-      const task = place(i, bytes).then(() => {
-        options.onProgress?.(bytes.length)
-      }, (err: Error) => { failure ??= err }).finally(() => {
-        slots.release()
-        inflight.delete(task)
-      })
-      inflight.add(task)
-    }
-    await Promise.all(inflight)
-  } catch (err) {
-    await Promise.allSettled(inflight)
-    throw err
-  }
-  if (failure != null) throw failure
-  if (options.size != null && total !== options.size) {
-    throw new SizeMismatchError(`${path}: the upload ended after ${total} of ${options.size} bytes; nothing was written`)
+    return await upload()
+  } finally {
+    for (const cid of pinned) components.pins.delete(cid)
   }
 
-  return await components.locks.run(path, () => metadata.commitFile(path, {
-    manifest: { chunkSize, chunks: manifest },
-    size: total,
-    owner: options.owner,
-    mode: options.mode,
-    locations: [...locations.entries()].map(([cid, peers]) => ({ cid, peerIds: [...peers] }))
-  }))
+  async function upload (): Promise<Entry> {
+    try {
+      for await (const bytes of chunkStream(source, chunkSize)) {
+        if (failure != null) break
+        await slots.acquire(signal)
+        const i = index++
+        total += bytes.length
+        if (options.size != null && total > options.size) throw new SizeMismatchError(`${path}: more bytes arrived than the declared ${options.size}`)
+        const task = place(i, bytes).then(() => {
+          options.onProgress?.(bytes.length)
+        }, (err: Error) => { failure ??= err }).finally(() => {
+          slots.release()
+          inflight.delete(task)
+        })
+        inflight.add(task)
+      }
+      await Promise.all(inflight)
+    } catch (err) {
+      await Promise.allSettled(inflight)
+      throw err
+    }
+    if (failure != null) throw failure
+    if (options.size != null && total !== options.size) {
+      throw new SizeMismatchError(`${path}: the upload ended after ${total} of ${options.size} bytes; nothing was written`)
+    }
+
+    return await components.locks.run(path, () => metadata.commitFile(path, {
+      manifest: { chunkSize, chunks: manifest },
+      size: total,
+      owner: options.owner,
+      mode: options.mode,
+      locations: [...locations.entries()].map(([cid, peers]) => ({ cid, peerIds: [...peers] }))
+    }))
+  }
 }

@@ -78,7 +78,7 @@ describe('storage: chunks, replication, persistent metadata and the file command
     work = await cleanup.tempDir('collective-work-')
     fed = await TestFederation.create(cleanup)
     await fed.member('alice', 'home.collective.local')
-    coordinatorDir = await fed.component('alice', 'coordinator', 'coordinator', { storage: { replication: 2 }, heartbeatIntervalMs: 1000 })
+    coordinatorDir = await fed.component('alice', 'coordinator', 'coordinator', { storage: { replication: 2, gcGrace: '2s', gcInterval: '1s' }, heartbeatIntervalMs: 1000 })
     await startCoordinator()
     for (let i = 0; i < 3; i++) {
       nodeDirs.push(await fed.component('alice', `node-0${i + 1}`, 'node', { storage: { capacity: '2GiB' }, heartbeatIntervalMs: 1000 }))
@@ -172,6 +172,29 @@ describe('storage: chunks, replication, persistent metadata and the file command
     written.delete('/a/b/c/file')
     written.delete('/a/moved/c/file')
     assert.match((await cli(['stat', '/a', '--home', home()])).stderr, /NotFoundError/)
+  })
+
+  it('garbage-collects chunks no file references after the grace period, and only those', async () => {
+    const nodeBytes = async (): Promise<number> => (await call(coordinator.socket, 'nodes')).reduce((s: number, n: any) => s + n.usedBytes, 0)
+    // Earlier tests left garbage (a losing racer's chunks, a removed tree): let it be collected and reported first.
+    await new Promise(resolve => setTimeout(resolve, 6000))
+    const baseline = await nodeBytes()
+    const local = await randomFile('garbage', 3 * MiB)
+    await put(local, '/docs/garbage')
+    await waitFor('nodes to report the new chunks', async () => await nodeBytes() >= baseline + 2 * 3 * MiB)
+    const st = JSON.parse((await cli(['stat', '/docs/garbage', '--json', '--home', home()])).stdout)
+    const before = await call(coordinator.socket, 'df')
+    assert.equal((await cli(['rm', '/docs/garbage', '--home', home()])).code, 0)
+    written.delete('/docs/garbage')
+    const after = await waitFor('the chunks to be collected', async () => {
+      const df = await call(coordinator.socket, 'df')
+      // Other garbage (the losing racer's chunks, the removed tree) may go in the same sweep.
+      return df.usage.chunks <= before.usage.chunks - st.chunks ? df : undefined
+    }, 30_000)
+    assert.ok(before.usage.storedBytes - after.usage.storedBytes >= 2 * 3 * MiB, 'both replicas of every chunk are gone')
+    // The nodes report the space back once they deleted the chunks.
+    await waitFor('nodes to report the freed space', async () => await nodeBytes() <= baseline, 30_000)
+    for (const remote of written.keys()) await assertReadsBack(remote)
   })
 
   it('reads survive kill -9 of a node', async () => {
