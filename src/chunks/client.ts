@@ -21,7 +21,7 @@ import type { CID } from 'multiformats/cid'
 export interface ChunkClientInit {
   /** How long one exchange may take once it has its slot, dial included (default 30 s) */
   timeoutMs?: number
-  /** Requests in flight to one peer; more wait in line for a slot (default 8) */
+  /** Requests in flight to one peer; more wait in line for a slot (default 8, at most the protocol's stream limit) */
   maxConcurrentPerPeer?: number
 }
 
@@ -156,7 +156,9 @@ export class ChunkClient {
   constructor (components: ChunkClientComponents, init: ChunkClientInit = {}) {
     this.components = components
     this.timeoutMs = init.timeoutMs ?? CHUNK_PROTOCOL_LIMITS.timeoutMs
-    this.slots = new PerPeerSlots(Math.max(1, init.maxConcurrentPerPeer ?? 8), key => this.isConnected(key))
+    // Never more requests at once than streams the protocol allows per connection: the rest would be refused.
+    const limit = Math.min(CHUNK_PROTOCOL_LIMITS.maxOutboundStreams, Math.max(1, init.maxConcurrentPerPeer ?? 8))
+    this.slots = new PerPeerSlots(limit, key => this.isConnected(key))
     this.log = components.logger.forComponent('collective:chunks:client')
   }
 

@@ -15,10 +15,10 @@ export interface FileServiceInit {
   path: string
   /** Copies of every chunk a write must reach before it succeeds (default 2) */
   replication?: number
-  /** Chunks uploaded in parallel per write (default 8) */
-  writeConcurrency?: number
-  /** Chunks fetched ahead per read (default 4) */
-  readAhead?: number
+  /** Bytes of chunks uploaded in parallel per write (default 8 MiB) */
+  writeInflightBytes?: number
+  /** Bytes of chunks fetched ahead per read (default 8 MiB) */
+  readAheadBytes?: number
   /**
    * How long a chunk no file references is kept before deletion (default 1 hour). Chunks of writes in flight are
    * never collected; the grace period is for what a crashed or abandoned write left behind.
@@ -114,7 +114,7 @@ export class FileService {
       path: normalizePath(path),
       source,
       replication: this.replication,
-      concurrency: this.init.writeConcurrency,
+      inflightBytes: this.init.writeInflightBytes,
       ...options
     })
   }
@@ -127,7 +127,7 @@ export class FileService {
   }
 
   read (manifest: FileManifest, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-    return readFile({ ...this.components, metadata: this.metadata, log: this.log }, manifest, { readAhead: this.init.readAhead, signal })
+    return readFile({ ...this.components, metadata: this.metadata, log: this.log }, manifest, { readAheadBytes: this.init.readAheadBytes, signal })
   }
 
   /** Deletes chunks no file has referenced for the grace period; returns how many were collected */

@@ -16,8 +16,8 @@ export interface ReadComponents {
 }
 
 export interface ReadOptions {
-  /** Chunks fetched ahead of the one being streamed (default 4) */
-  readAhead?: number
+  /** Bytes of chunks fetched ahead of the one being streamed (default 8 MiB, at least two chunks) */
+  readAheadBytes?: number
   signal?: AbortSignal
 }
 
@@ -53,11 +53,11 @@ async function fetchChunk (components: ReadComponents, cidText: string, signal?:
 }
 
 /**
- * Streams a file in order while fetching up to `readAhead` chunks in parallel. Memory is bounded by
- * (readAhead + 1) chunks whatever the file's size.
+ * Streams a file in order while fetching chunks ahead in parallel. Memory is bounded by the read-ahead budget
+ * plus one chunk, whatever the file's size.
  */
 export async function * readFile (components: ReadComponents, manifest: FileManifest, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
-  const ahead = Math.max(1, options.readAhead ?? 4)
+  const ahead = Math.max(2, Math.floor((options.readAheadBytes ?? 8 * 1024 * 1024) / manifest.chunkSize))
   const pending: Array<Promise<Uint8Array>> = []
   let next = 0
   const fill = (): void => {

@@ -41,8 +41,11 @@ export interface WriteOptions {
   owner: string
   mode?: number
   replication: number
-  /** Chunks in flight at once; bounds memory to about concurrency × chunk size (default 8) */
-  concurrency?: number
+  /**
+   * Bytes of chunks in flight at once (default 8 MiB: eight 1 MiB chunks, two 4 MiB ones). A budget in bytes
+   * rather than chunks keeps a 5 GB file, cut into 4 MiB chunks, as cheap in memory as a 50 MB one.
+   */
+  inflightBytes?: number
   signal?: AbortSignal
   onProgress?: (bytes: number) => void
 }
@@ -97,7 +100,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   const { chunkSize, source } = await sizeChunks(options.source, options.size)
   const manifest: ManifestChunk[] = []
   const locations = new Map<string, Set<string>>()
-  const slots = new Semaphore(options.concurrency ?? 8)
+  const slots = new Semaphore(Math.max(2, Math.floor((options.inflightBytes ?? 8 * MiB) / chunkSize)))
   const inflight = new Set<Promise<void>>()
   const pinned: string[] = []
   let failure: Error | undefined
