@@ -101,51 +101,43 @@ export class InvalidChunkRequestError extends Error {
 // Raised by the caller for each refusal status. `reason` is the stable error name the node reported, so a caller
 // can tell e.g. a hash mismatch (ChunkVerificationError) from an unsupported CID (UnsupportedCidError).
 
+/** A status other than OK, as the caller sees it; `reason` is the node's stable error name */
+export abstract class ChunkRefusal extends Error {
+  readonly reason: string
+  constructor (reason: string, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}
+
 /** FULL: the node cannot take the chunk without exceeding its capacity or its disk reserve */
-export class NodeFullError extends Error {
+export class NodeFullError extends ChunkRefusal {
   static name = 'NodeFullError'
   name = 'NodeFullError'
-  readonly reason: string
   /** What the node said it could still take, in bytes (0 when it did not say) */
   readonly availableBytes: number
   constructor (reason: string, message: string, availableBytes = 0) {
-    super(message)
-    this.reason = reason
+    super(reason, message)
     this.availableBytes = availableBytes
   }
 }
 
 /** INVALID: the node refused the request itself (bytes not matching the CID, unsupported CID, oversized chunk) */
-export class ChunkRejectedError extends Error {
+export class ChunkRejectedError extends ChunkRefusal {
   static name = 'ChunkRejectedError'
   name = 'ChunkRejectedError'
-  readonly reason: string
-  constructor (reason: string, message: string) {
-    super(message)
-    this.reason = reason
-  }
 }
 
 /** DENIED: the node does not let this caller perform this operation */
-export class ChunkAccessDeniedError extends Error {
+export class ChunkAccessDeniedError extends ChunkRefusal {
   static name = 'ChunkAccessDeniedError'
   name = 'ChunkAccessDeniedError'
-  readonly reason: string
-  constructor (reason: string, message: string) {
-    super(message)
-    this.reason = reason
-  }
 }
 
 /** ERROR: the node failed for a reason of its own (disk error, store not started ...) */
-export class RemoteChunkError extends Error {
+export class RemoteChunkError extends ChunkRefusal {
   static name = 'RemoteChunkError'
   name = 'RemoteChunkError'
-  readonly reason: string
-  constructor (reason: string, message: string) {
-    super(message)
-    this.reason = reason
-  }
 }
 
 export { ChunkNotFoundError, ChunkVerificationError } from '../storage/errors.js'

@@ -263,6 +263,15 @@ function progressFrom (bar: ProgressBar): (event: Record<string, any>) => void {
   }
 }
 
+/** Sends one upload to the daemon (`fs.put`) and reports the stored file */
+async function upload (ctx: CommandContext, params: Record<string, unknown>, bar: ProgressBar, body: (socket: Socket) => Promise<void>): Promise<void> {
+  const { result, socket } = await callWithSocket(socketOf(ctx), 'fs.put', params, { body, onProgress: progressFrom(bar) })
+  socket.destroy()
+  bar.finish()
+  ctx.emit(result)
+  ctx.out(putSummary(result))
+}
+
 function putSummary (r: any): string {
   return `stored ${r.path as string} (${formatBytes(r.size)}, ${plural(r.chunks, 'chunk')}, version ${r.version as number})`
 }
@@ -384,19 +393,12 @@ export const putCommand: Command = {
     const { handle, size, mode } = await openLocalFile(local)
     const bar = new ProgressBar({ total: size, label: basename(local), enabled: !ctx.json })
     try {
-      const { result, socket } = await callWithSocket(socketOf(ctx), 'fs.put', { path: remote, size, mode }, {
-        body: async socket => {
-          const source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = size === 0
-            ? []
-            : handle.createReadStream({ start: 0, end: size - 1, autoClose: false, highWaterMark: READ_CHUNK_BYTES })
-          await sendBody(socket, source, size)
-        },
-        onProgress: progressFrom(bar)
+      await upload(ctx, { path: remote, size, mode }, bar, async socket => {
+        const source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = size === 0
+          ? []
+          : handle.createReadStream({ start: 0, end: size - 1, autoClose: false, highWaterMark: READ_CHUNK_BYTES })
+        await sendBody(socket, source, size)
       })
-      socket.destroy()
-      bar.finish()
-      ctx.emit(result)
-      ctx.out(putSummary(result))
     } finally {
       bar.finish()
       await handle.close().catch(() => {})
@@ -417,14 +419,7 @@ export const writeCommand: Command = {
     if (process.stdin.isTTY === true && !ctx.json) process.stderr.write('reading from the terminal; end with Ctrl-D\n')
     const bar = new ProgressBar({ label: posix.basename(remote), enabled: !ctx.json })
     try {
-      const { result, socket } = await callWithSocket(socketOf(ctx), 'fs.put', { path: remote }, {
-        body: async socket => { await sendBody(socket, stdin) },
-        onProgress: progressFrom(bar)
-      })
-      socket.destroy()
-      bar.finish()
-      ctx.emit(result)
-      ctx.out(putSummary(result))
+      await upload(ctx, { path: remote }, bar, async socket => { await sendBody(socket, stdin) })
     } finally {
       bar.finish()
       // A daemon that refused early leaves stdin unread; an open stdin would keep the process alive.
