@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const suites = { unit: 'dist/test/unit', integration: 'dist/test/integration', interop: 'dist/interop' }
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(suites)
+// Unit and integration suites must exist; interop scenarios join the default run as they are written.
+const required = new Set(['unit', 'integration', ...process.argv.slice(2)])
 
 function find (dir) {
   if (!existsSync(dir)) return []
@@ -23,7 +25,10 @@ let failed = false
 for (const suite of wanted) {
   if (suites[suite] == null) { console.error(`unknown suite ${suite}`); process.exit(2) }
   const files = find(join(root, suites[suite]))
-  if (files.length === 0) { console.error(`no test files in suite ${suite}`); failed = true; continue }
+  if (files.length === 0) {
+    if (required.has(suite)) { console.error(`no test files in suite ${suite}`); failed = true }
+    continue
+  }
   const concurrency = suite === 'unit' ? 2 : 1
   console.log(`# suite ${suite}: ${files.length} files`)
   const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', cwd: root })

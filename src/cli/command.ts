@@ -40,6 +40,8 @@ export interface Command {
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   home: { type: 'string', value: 'DIR', description: 'collective home (default $COLLECTIVE_HOME or ~/.collective-p2p)' },
   json: { type: 'boolean', description: 'print machine-readable JSON' },
+  'log-format': { type: 'string', value: 'text|json', description: 'operator log lines on stderr as text or JSON (default $COLLECTIVE_LOG_FORMAT or text)' },
+  'log-level': { type: 'string', value: 'LEVEL', description: 'least severe log level shown: debug, info, warn, error (default $COLLECTIVE_LOG_LEVEL or info)' },
   help: { type: 'boolean', short: 'h', description: 'show this help' }
 }
 

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { defaultHome, helpText, parseCommandArgs } from './command.js'
 import { UsageError } from './errors.js'
+import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
 import { caInit, memberInit, certIssue, certShow } from './commands/identity.js'
 import { daemonCommand } from './commands/daemon.js'
 import { statusCommand, peersCommand } from './commands/status.js'
@@ -20,7 +21,8 @@ function usage (): string {
   return [
     'collective-p2p: federated storage for small groups of people who trust each other',
     '',
-    'Usage: collective-p2p COMMAND [options]      (every command takes --help, --json and --home DIR)',
+    'Usage: collective-p2p COMMAND [options]      (every command takes --help, --json, --home DIR,',
+    '                                              --log-format text|json and --log-level LEVEL)',
     '',
     'Commands:',
     ...COMMANDS.map(c => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -62,6 +64,7 @@ export async function main (argv: string[]): Promise<number> {
       console.log(helpText(cmd))
       return 0
     }
+    applyLogOptions(values)
     const ctx: CommandContext = {
       values,
       positionals,
@@ -80,5 +83,22 @@ export async function main (argv: string[]): Promise<number> {
       console.error(`collective-p2p: ${message} [${name}]`)
     }
     return err instanceof UsageError ? 2 : 1
+  }
+}
+
+/**
+ * --log-format and --log-level are carried in the environment rather than passed around: createLogger reads them
+ * from there, and `up` spawns its daemons with this process's environment, so they inherit the choice.
+ */
+function applyLogOptions (values: Record<string, any>): void {
+  const settings = [['log-format', 'COLLECTIVE_LOG_FORMAT', LOG_FORMATS], ['log-level', 'COLLECTIVE_LOG_LEVEL', LOG_LEVELS]] as const
+  for (const [option, variable, allowed] of settings) {
+    const value = values[option]
+    if (value == null) continue
+    const v = String(value).trim().toLowerCase()
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new UsageError(`--${option} must be one of ${allowed.join(', ')}, got "${String(value)}"`)
+    }
+    process.env[variable] = v
   }
 }

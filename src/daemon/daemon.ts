@@ -4,17 +4,29 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { readPeerKey, readCertificateChain, TrustStore } from '../identity/index.js'
 import { createHost } from '../net/host.js'
 import { PeerIdentities } from '../net/peer-identities.js'
-import { ControlServer } from '../control/server.js'
 import { NodeRegistry } from '../node-registry/registry.js'
 import { NodeReporter } from '../node-registry/reporter.js'
 import { ChunkStore } from '../storage/chunk-store.js'
 import { ChunkServer } from '../chunks/server.js'
 import { ChunkClient } from '../chunks/client.js'
 import { FileService } from '../files/service.js'
+import type { FileServiceComponents } from '../files/service.js'
+import type { ReadComponents } from '../transfer/reader.js'
+import { MetadataError } from '../metadata/errors.js'
 import { registerFileMethods } from '../files/control.js'
 import { join } from 'node:path'
 import { createMetrics } from '../metrics/metrics.js'
 import { MetricsServer } from '../metrics/http-server.js'
+import { InstrumentedControlServer } from '../metrics/control.js'
+import type { ControlOutcome } from '../metrics/control.js'
+import { NodeStateTracker, recordNodes } from '../metrics/node-watch.js'
+import type { NodeChange } from '../metrics/node-watch.js'
+import { RESULTS } from '../metrics/metrics.js'
+import { createLogger } from '../logging/logger.js'
+import type { Logger as OperatorLogger, LogFields } from '../logging/logger.js'
+import { bridgeComponentLogger } from '../logging/libp2p-bridge.js'
+import { daemonEventListener } from '../logging/daemon-events.js'
+import type { RegistrationStatus } from '../node-registry/reporter.js'
 import { daemonHealth } from './health.js'
 import type { CollectiveMetrics } from '../metrics/metrics.js'
 import { ConfigError } from './config.js'
@@ -22,14 +34,24 @@ import { IdentityConfigError } from './errors.js'
 import type { DaemonConfig } from './config.js'
 import type { Host } from '../net/host.js'
 import type { VerifiedIdentity } from '../identity/index.js'
+import type { HealthReport } from '../metrics/health.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
 export interface DaemonInit {
   config: DaemonConfig
   /** Overrides `coordinator` from the config (how `up` points nodes at a coordinator on an ephemeral port) */
   coordinator?: string
+  /** Debug traces (@libp2p/logger, shown with DEBUG=...); default: defaultLogger() */
   logger?: ComponentLogger
+  /**
+   * Operator log: one line per event an operator cares about, on stderr. Default: createLogger('daemon'), whose level
+   * and format come from COLLECTIVE_LOG_LEVEL / COLLECTIVE_LOG_FORMAT (set by the CLI's --log-level/--log-format)
+   */
+  log?: OperatorLogger
 }
+
+/** Refused handshakes from one peer for one reason are logged at most once in this window (a peer retries) */
+const REFUSAL_LOG_WINDOW_MS = 60_000
 
 export interface Startable { start: () => Promise<void>, stop: () => Promise<void> }
 
@@ -41,13 +63,19 @@ export interface Startable { start: () => Promise<void>, stop: () => Promise<voi
 export class Daemon {
   readonly config: DaemonConfig
   private readonly init: DaemonInit
+  /** Given to components: their debug traces, also shown to the operator-event listener (libp2p-bridge.ts) */
   private readonly logger: ComponentLogger
   private readonly log: Logger
+  private readonly oplog: OperatorLogger
+  private readonly nodeTracker = new NodeStateTracker()
+  private registrationState?: RegistrationStatus['state']
+  private readonly refusalLog = new Map<string, { at: number, suppressed: number }>()
+  private running = false
   private readonly started: Startable[] = []
   readonly identities = new PeerIdentities()
   host?: Host
   identity?: VerifiedIdentity
-  control?: ControlServer
+  control?: InstrumentedControlServer
   registry?: NodeRegistry
   reporter?: NodeReporter
   store?: ChunkStore
@@ -61,8 +89,10 @@ export class Daemon {
   constructor (init: DaemonInit) {
     this.init = init
     this.config = init.config
-    this.logger = init.logger ?? defaultLogger()
-    this.log = this.logger.forComponent('collective:daemon')
+    const debug = init.logger ?? defaultLogger()
+    this.oplog = init.log ?? createLogger('daemon')
+    this.logger = bridgeComponentLogger(debug, daemonEventListener(this.oplog))
+    this.log = debug.forComponent('collective:daemon')
   }
 
   private async loadIdentity (): Promise<{ trustStore: TrustStore, chain: Uint8Array[], key: Awaited<ReturnType<typeof readPeerKey>> }> {
@@ -86,10 +116,19 @@ export class Daemon {
   }
 
   async start (): Promise<void> {
+    try {
+      await this.startParts()
+    } catch (err) {
+      this.oplog.error('daemon failed to start', { role: this.config.role, config: this.config.path, error: err })
+      throw err
+    }
+  }
+
+  private async startParts (): Promise<void> {
     const { trustStore, chain, key } = await this.loadIdentity()
     const identity = this.identity as VerifiedIdentity
 
-    this.control = new ControlServer({ logger: this.logger }, { path: this.config.controlSocket })
+    this.control = new InstrumentedControlServer({ logger: this.logger }, { path: this.config.controlSocket }, o => { this.onControlRequest(o) })
     await this.control.start()
     this.started.push(this.control)
 
@@ -100,10 +139,11 @@ export class Daemon {
       chain,
       trustStore,
       identities: this.identities,
-      onRefused: ({ direction, remotePeer, reason }) => {
+      onRefused: ({ direction, remotePeer, reason, error }) => {
         this.refusals.push({ at: new Date().toISOString(), direction, remotePeer, reason })
         if (this.refusals.length > 20) this.refusals.shift()
         this.metrics.connectionFailures.inc({ reason: reason === 'HandshakeTimeoutError' ? 'timeout' : reason === 'NoiseHandshakeError' ? 'handshake' : 'certificate' })
+        this.logRefusal(direction, remotePeer, reason, error)
       },
       onAccepted: ({ direction }) => { this.metrics.connectionAttempts.inc({ direction }) }
     })
@@ -126,7 +166,109 @@ export class Daemon {
     }
 
     this.registerControlMethods()
+    for (const method of this.control.methods) {
+      for (const result of RESULTS) this.metrics.controlRequests.inc({ method, result }, 0)
+    }
+    this.startObserving()
+    this.running = true
     this.log('%s %s started as %s, listening on %s', identity.role, identity.name, identity.peerId, host.getMultiaddrs().map(String).join(' '))
+    this.oplog.info('daemon started', {
+      name: identity.name,
+      role: identity.role,
+      peerId: identity.peerId,
+      addrs: host.getMultiaddrs().map(String),
+      metrics: this.metricsUrl(),
+      control: this.config.controlSocket
+    })
+  }
+
+  private metricsUrl (): string | undefined {
+    return this.metricsServer != null ? `http://${this.metricsServer.address.host}:${this.metricsServer.address.port}/metrics` : undefined
+  }
+
+  /**
+   * Follows what the components only expose as state — the registry's nodes and the reporter's registration — and
+   * turns changes into log lines and metrics. Polled at twice the heartbeat rate (at most every second), so a
+   * transition is seen within half a heartbeat and every heartbeat is counted.
+   */
+  private startObserving (): void {
+    if (this.registry == null && this.reporter == null) return
+    const intervalMs = Math.max(50, Math.min(1000, Math.floor(this.config.heartbeatIntervalMs / 2)))
+    const timer = setInterval(() => { this.observe() }, intervalMs)
+    timer.unref()
+    this.observe()
+    this.started.push({ start: async () => {}, stop: async () => { clearInterval(timer) } })
+  }
+
+  private observe (): void {
+    try {
+      if (this.registry != null) {
+        const nodes = this.registry.list()
+        const { changes, heartbeats } = this.nodeTracker.update(nodes)
+        if (heartbeats > 0) this.metrics.nodeHeartbeats.inc(heartbeats)
+        recordNodes(this.metrics, nodes)
+        for (const change of changes) this.logNodeChange(change)
+      }
+      if (this.reporter != null) this.logRegistration(this.reporter.status)
+    } catch (err) {
+      this.log.error('observing components failed - %e', err)
+    }
+  }
+
+  private logNodeChange (change: NodeChange): void {
+    const { node } = change
+    const fields: LogFields = { node: node.name, peerId: node.peerId }
+    if (change.type === 'registered') {
+      this.oplog.info('node registered', { ...fields, capacityBytes: node.capacityBytes, usedBytes: node.usedBytes })
+    } else if (change.to === 'alive') {
+      this.oplog.info('node alive again', { ...fields, was: change.from })
+    } else if (change.to === 'suspect') {
+      this.oplog.warn('node suspect: missed heartbeats', { ...fields, lastSeen: new Date(node.lastSeen).toISOString() })
+    } else {
+      // Its chunks now have one replica fewer until it returns.
+      this.oplog.error('node dead', { ...fields, lastSeen: new Date(node.lastSeen).toISOString() })
+    }
+  }
+
+  private logRegistration (status: RegistrationStatus): void {
+    if (status.state === this.registrationState) return
+    this.registrationState = status.state
+    const fields: LogFields = { coordinator: status.coordinator, error: status.error, message: status.message }
+    if (status.state === 'registered') this.oplog.info('registered with coordinator', { coordinator: status.coordinator })
+    else if (status.state === 'refused') this.oplog.error('coordinator refused registration', fields)
+    else if (status.state === 'unreachable') this.oplog.warn('coordinator unreachable', fields)
+  }
+
+  private logRefusal (direction: string, remotePeer: string | undefined, reason: string, error: Error): void {
+    // A refused peer usually retries; one line per peer and reason per window says the same without the flood.
+    const key = `${remotePeer ?? '?'} ${reason}`
+    const now = Date.now()
+    const last = this.refusalLog.get(key)
+    if (last != null && now - last.at < REFUSAL_LOG_WINDOW_MS) {
+      last.suppressed++
+      return
+    }
+    if (this.refusalLog.size >= 256) this.refusalLog.delete(this.refusalLog.keys().next().value as string)
+    this.refusalLog.delete(key)
+    this.refusalLog.set(key, { at: now, suppressed: 0 })
+    this.oplog.warn('handshake refused', { direction, peer: remotePeer, reason, error: error?.message, repeatsSinceLastLine: last != null && last.suppressed > 0 ? last.suppressed : undefined })
+  }
+
+  /** Counts every control request and logs failed reads and writes, the failures a user will ask an operator about */
+  private onControlRequest (o: ControlOutcome): void {
+    this.metrics.controlRequests.inc({ method: o.method, result: o.result })
+    if (o.result !== 'error' || (o.method !== 'fs.put' && o.method !== 'fs.get')) return
+    const what = o.method === 'fs.put' ? 'write' : 'read'
+    const fields: LogFields = { path: o.params.path, error: o.error?.name, message: o.error?.message, seconds: Math.round(o.seconds * 1000) / 1000 }
+    if (o.error?.name === 'ReplicationError') this.metrics.placementFailures.inc({ reason: 'insufficient_nodes' })
+    if (o.aborted) {
+      this.oplog.info(`${what} cancelled`, fields)
+    } else if (o.error instanceof MetadataError || o.error instanceof TypeError) {
+      // The request itself was wrong (no such file, bad parameter): the client was told, nothing is broken here.
+      this.oplog.info(`${what} rejected`, fields)
+    } else {
+      this.oplog.error(`${what} failed`, fields)
+    }
   }
 
   private async startPart<T extends Startable> (part: T): Promise<T> {
@@ -139,13 +281,25 @@ export class Daemon {
     const { storage } = this.config
     const registry = this.registry = await this.startPart(new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger }, { heartbeatIntervalMs: this.config.heartbeatIntervalMs }))
     const chunks = await this.startPart(new ChunkClient({ host, logger: this.logger }))
-    this.files = await this.startPart(new FileService({ chunks, nodes: () => registry.list(), logger: this.logger }, {
+    // FileService hands its components on to the reader, which reports failovers and corrupt replicas through these
+    // optional hooks: the daemon's only view of them without changing the file service.
+    const fileComponents: FileServiceComponents & Pick<ReadComponents, 'onFailover' | 'onBadReplica'> = {
+      chunks,
+      nodes: () => registry.list(),
+      logger: this.logger,
+      onFailover: () => { this.metrics.failovers.inc() },
+      onBadReplica: (cid, peerId) => {
+        this.metrics.chunkVerificationFailures.inc()
+        this.oplog.warn('corrupt replica dropped', { cid, peerId, node: registry.get(peerId)?.name })
+      }
+    }
+    this.files = await this.startPart(new FileService(fileComponents, {
       path: join(this.config.dataDir, 'metadata.db'),
       replication: storage.replication,
       gcGraceMs: storage.gcGraceMs,
       gcIntervalMs: storage.gcIntervalMs
     }))
-    registerFileMethods(this.control as ControlServer, { files: this.files, owner: `${identity.member}@${identity.domain}`, nodes: () => registry.list() })
+    registerFileMethods(this.control as InstrumentedControlServer, { files: this.files, owner: `${identity.member}@${identity.domain}`, nodes: () => registry.list() })
   }
 
   private async startNode (host: Host): Promise<void> {
@@ -172,10 +326,18 @@ export class Daemon {
   }
 
   async stop (): Promise<void> {
+    const wasRunning = this.running
+    this.running = false
     for (const part of this.started.reverse()) {
-      await part.stop().catch(err => { this.log.error('error while stopping - %e', err) })
+      await part.stop().catch(err => {
+        this.log.error('error while stopping - %e', err)
+        this.oplog.error('error while stopping', { error: err })
+      })
     }
     this.started.length = 0
+    if (wasRunning && this.identity != null) {
+      this.oplog.info('daemon stopped', { name: this.identity.name, peerId: this.identity.peerId, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000) })
+    }
   }
 
   /** Connected peers with the identity their certificate proved */
@@ -196,22 +358,45 @@ export class Daemon {
   }
 
   /** Refreshes the gauges that are cheaper to read on demand than to keep current, and scores health */
-  async health (): Promise<import('../metrics/health.js').HealthReport> {
-    if (this.registry != null) {
-      const nodes = this.registry.list()
-      this.metrics.registeredNodes.set(nodes.length)
-      for (const n of nodes) this.metrics.nodeHealthScore.set({ node: n.name }, n.state === 'alive' ? 100 : n.state === 'suspect' ? 50 : 0)
-      const live = nodes.filter(n => n.state !== 'dead')
-      this.metrics.storageCapacityBytes.set(live.reduce((s, n) => s + n.capacityBytes, 0))
-      this.metrics.storageUsedBytes.set(live.reduce((s, n) => s + n.usedBytes, 0))
-    }
+  async health (): Promise<HealthReport> {
+    // A coordinator's storage_* gauges stay 0 (it stores nothing; summing them over all daemons must not count a
+    // node twice); its nodes' state, health and chunks go into the per-node gauges.
+    if (this.registry != null) recordNodes(this.metrics, this.registry.list())
     if (this.store != null) {
       const s = await this.store.stats()
       this.metrics.storageCapacityBytes.set(s.capacityBytes)
       this.metrics.storageUsedBytes.set(s.usedBytes)
       this.metrics.storageChunks.set(s.chunkCount)
     }
-    return await daemonHealth(this)
+    const report = await daemonHealth(this)
+    this.metrics.clusterHealthScore.set(report.score)
+    return report
+  }
+
+  /**
+   * Storage as this daemon sees it: a coordinator the live nodes it places chunks on, a node its own store.
+   * Under-replicated chunks are not measured yet (the metadata store has no query for them), so null, not 0.
+   */
+  async storage (): Promise<{ capacityBytes: number, usedBytes: number, chunks?: number, liveNodes?: number, underReplicatedChunks: number | null } | undefined> {
+    if (this.registry != null) {
+      const live = this.registry.list().filter(n => n.state !== 'dead')
+      return {
+        capacityBytes: live.reduce((s, n) => s + n.capacityBytes, 0),
+        usedBytes: live.reduce((s, n) => s + n.usedBytes, 0),
+        liveNodes: live.length,
+        underReplicatedChunks: null
+      }
+    }
+    if (this.store != null) {
+      const s = await this.store.stats()
+      return { capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, chunks: s.chunkCount, underReplicatedChunks: null }
+    }
+    return undefined
+  }
+
+  /** `status` plus what costs a little more to gather: the health report and the storage summary */
+  async overview (): Promise<Record<string, unknown>> {
+    return { ...this.status(), health: await this.health(), storage: await this.storage() }
   }
 
   status (): Record<string, unknown> {
@@ -227,18 +412,20 @@ export class Daemon {
       pid: process.pid,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       config: this.config.path,
+      // Membership gossip does not exist yet: the members this daemon knows are its own.
+      members: [{ member: id.member, domain: id.domain, self: true }],
       peers: this.peers(),
       nodes: this.registry?.list(),
       registration: this.reporter?.status,
       replication: this.files?.replication,
       refusals: this.refusals,
-      metrics: this.metricsServer != null ? `http://${this.metricsServer.address.host}:${this.metricsServer.address.port}/metrics` : undefined
+      metrics: this.metricsUrl()
     }
   }
 
   private registerControlMethods (): void {
-    const control = this.control as ControlServer
-    control.register('status', async () => this.status())
+    const control = this.control as InstrumentedControlServer
+    control.register('status', async () => await this.overview())
     control.register('peers', async () => this.peers())
     control.register('nodes', async () => this.registry?.list() ?? [])
   }
