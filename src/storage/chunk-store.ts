@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, opendir, stat, statfs, unlink } from 'node:fs/promises'
+import { mkdir, opendir, readFile, stat, statfs, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { FsBlockstore } from 'blockstore-fs'
@@ -207,14 +207,17 @@ export class ChunkStore {
    */
   async * stream (cid: CID, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
     this.assertStarted()
+    let bytes: Uint8Array
     try {
-      yield * this.blockstore.get(cid, options)
+      // One read of the whole file (a chunk is at most 4 MiB): blockstore-fs reads in 64 KiB pieces, which costs
+      // about three times the CPU per MiB served.
+      bytes = await readFile(this.fileOf(cid), { signal: options.signal })
     } catch (err) {
-      // blockstore-fs reports every failure while reading (aborts included) as NotFoundError
       options.signal?.throwIfAborted()
       if (isNotFound(err)) throw new ChunkNotFoundError(`chunk ${cid} is not stored here`)
       throw err
     }
+    yield bytes
   }
 
   /**
