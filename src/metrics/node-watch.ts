@@ -49,7 +49,11 @@ export function nodeHealthScore (node: Pick<NodeRecord, 'state' | 'usedBytes' | 
   return Math.round(node.state === 'suspect' ? Math.min(50, disk) : disk)
 }
 
-/** Mirrors the registry into the gauges: registered nodes, members by state, per-node health and chunks, storage */
+/**
+ * Mirrors the registry into the gauges: registered nodes, members by state, per-node health and chunks. Not the
+ * storage_* gauges: those are what this process stores, 0 on a coordinator, so summing them over every daemon
+ * counts each node once.
+ */
 export function recordNodes (metrics: CollectiveMetrics, nodes: NodeRecord[]): void {
   metrics.registeredNodes.set(nodes.length)
   // Until membership gossip exists, the members a coordinator knows are its member's storage nodes.
@@ -58,7 +62,4 @@ export function recordNodes (metrics: CollectiveMetrics, nodes: NodeRecord[]): v
     metrics.nodeHealthScore.set({ node: n.name }, nodeHealthScore(n))
     metrics.placementNodeChunks.set({ node: n.name }, n.chunkCount)
   }
-  const live = nodes.filter(n => n.state !== 'dead')
-  metrics.storageCapacityBytes.set(live.reduce((s, n) => s + n.capacityBytes, 0))
-  metrics.storageUsedBytes.set(live.reduce((s, n) => s + n.usedBytes, 0))
 }

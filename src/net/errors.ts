@@ -25,19 +25,3 @@ export class RequestTimeoutError extends Error {
   static name = 'RequestTimeoutError'
   name = 'RequestTimeoutError'
 }
-
-export class PermissionDeniedError extends Error {
-  static name = 'PermissionDeniedError'
-  name = 'PermissionDeniedError'
-}
-
-export class RemoteError extends Error {
-  static name = 'RemoteError'
-  name = 'RemoteError'
-  /** The stable error name the remote peer reported */
-  readonly remoteName: string
-  constructor (remoteName: string, message: string) {
-    super(message)
-    this.remoteName = remoteName
-  }
-}

@@ -17,13 +17,3 @@ export class ForeignNodeError extends Error {
   static name = 'ForeignNodeError'
   name = 'ForeignNodeError'
 }
-
-export class RegistrationRefusedError extends Error {
-  static name = 'RegistrationRefusedError'
-  name = 'RegistrationRefusedError'
-  readonly reason: string
-  constructor (reason: string, message: string) {
-    super(message)
-    this.reason = reason
-  }
-}

@@ -19,29 +19,32 @@ export class PromtoolMissingError extends Error {
   override readonly name = 'PromtoolMissingError'
 }
 
-function findBinary (envVar: string, name: string, fallback: string): string | undefined {
-  const candidates = [process.env[envVar], ...(process.env.PATH ?? '').split(delimiter).filter(d => d !== '').map(d => join(d, name)), fallback]
-  for (const c of candidates) {
-    if (c == null || c === '') continue
-    try { accessSync(c, constants.X_OK); return c } catch {}
-  }
-  return undefined
+function executable (path: string): boolean {
+  try { accessSync(path, constants.X_OK); return true } catch { return false }
+}
+
+/** The env variable wins outright when set (a wrong path there is a mistake to report, not to paper over) */
+function findBinary (envVar: string, name: string, fallback: string): { path?: string, tried: string } {
+  const chosen = process.env[envVar]
+  if (chosen != null && chosen !== '') return { path: executable(chosen) ? chosen : undefined, tried: `$${envVar}=${chosen}` }
+  const candidates = [...(process.env.PATH ?? '').split(delimiter).filter(d => d !== '').map(d => join(d, name)), fallback]
+  return { path: candidates.find(executable), tried: `"${name}" on PATH and ${fallback}` }
 }
 
 /** Path of the prometheus server binary (env PROMETHEUS, else PATH, else /usr/bin/prometheus); throws if none */
 export function prometheusBinary (): string {
-  const bin = findBinary('PROMETHEUS', 'prometheus', '/usr/bin/prometheus')
+  const { path: bin, tried } = findBinary('PROMETHEUS', 'prometheus', '/usr/bin/prometheus')
   if (bin == null) {
-    throw new PrometheusMissingError('the Prometheus server binary was not found (tried $PROMETHEUS, PATH and /usr/bin/prometheus): install the Debian package "prometheus" (apt-get install -y prometheus), or set PROMETHEUS to its path. This test never skips.')
+    throw new PrometheusMissingError(`the Prometheus server binary was not found (tried ${tried}): install the Debian package "prometheus" (apt-get install -y prometheus), or set PROMETHEUS to its path. This test never skips.`)
   }
   return bin
 }
 
 /** Runs `promtool ARGS` with `input` on stdin (env PROMTOOL, else PATH, else /usr/bin/promtool); throws if missing */
 export function promtool (args: string[], input?: string): { status: number, output: string } {
-  const bin = findBinary('PROMTOOL', 'promtool', '/usr/bin/promtool')
+  const { path: bin, tried } = findBinary('PROMTOOL', 'promtool', '/usr/bin/promtool')
   if (bin == null) {
-    throw new PromtoolMissingError('promtool was not found (tried $PROMTOOL, PATH and /usr/bin/promtool): install the Debian package "prometheus" (apt-get install -y prometheus), or set PROMTOOL to its path. This test never skips.')
+    throw new PromtoolMissingError(`promtool was not found (tried ${tried}): install the Debian package "prometheus" (apt-get install -y prometheus), or set PROMTOOL to its path. This test never skips.`)
   }
   const r = spawnSync(bin, args, { input, encoding: 'utf8', timeout: 30_000 })
   if (r.error != null) throw r.error

@@ -214,18 +214,20 @@ describe('observability: operator logs, status, metrics, Prometheus and health o
       return r.length === 1 ? r[0] : undefined
     }, 20_000, 250)
     assert.equal(Number(health.value[1]), 100)
-    assert.equal((await p.query('up{job="collective"} == 1')).length, 3, 'all three targets are up')
+    await waitFor('all three targets to be up', async () => (await p.query('up{job="collective"} == 1')).length === 3, 10_000, 250)
 
     const local = join(work, 'file')
     await writeFile(local, randomBytes(300 * 1024))
     const put = await cli(['put', local, '/file', '--home', home()])
     assert.equal(put.code, 0, put.stderr)
-    const chunks = await waitFor('Prometheus to see chunk puts on the nodes', async () => {
+    // 300 KiB in 64 KiB chunks is 5 chunks, each stored twice: 10 puts over the two nodes once both were scraped.
+    let seen = 0
+    await waitFor('Prometheus to see the chunk puts on the nodes', async () => {
       const r = await p.query('sum(collective_chunk_operations_total{role="node",op="put",result="ok"})')
-      return r.length === 1 && Number(r[0].value[1]) > 0 ? Number(r[0].value[1]) : undefined
-    }, 20_000, 250)
-    // 300 KiB in 64 KiB chunks is 5 chunks, each stored twice.
-    assert.ok(chunks >= 10, `expected at least 10 chunk puts, Prometheus has ${chunks}`)
+      seen = r.length === 1 ? Number(r[0].value[1]) : 0
+      return seen >= 10
+    }, 20_000, 250).catch(err => { throw new Error(`${(err as Error).message}; Prometheus last had ${seen} chunk puts`) })
+    assert.equal(seen, 10)
   })
 
   it('logs garbage collection after a file is removed', async () => {
