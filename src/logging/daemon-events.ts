@@ -51,7 +51,8 @@ const KNOWN: Record<string, Record<string, Handler | null>> = {
 /**
  * Turns the components' debug traces into operator log lines: the known events above at their proper level with
  * fields, and any other error-level trace as an error line with the rendered message (an error a component
- * thought worth flagging is worth an operator's eye). Other debug traces stay debug-only.
+ * thought worth flagging is worth an operator's eye). The remaining traces become debug lines, shown only at
+ * --log-level debug: the collective's own traces in the operator format, without DEBUG=... and libp2p's noise.
  */
 export function daemonEventListener (log: Logger, hooks: DaemonEventHooks = {}): DebugLogListener {
   return (call: DebugLogCall) => {
@@ -63,5 +64,7 @@ export function daemonEventListener (log: Logger, hooks: DaemonEventHooks = {}):
       return
     }
     if (call.level === 'error') sub.error(formatDebugMessage(call.formatter, call.args))
+    // Checked first so that the traces of busy paths cost no formatting at the usual levels.
+    else if (log.level === 'debug') sub.debug(formatDebugMessage(call.formatter, call.args))
   }
 }
