@@ -33,6 +33,8 @@ export interface ChunkServerInit {
    * bytes moved (received for PUT, sent for GET, else 0) and duration in seconds. Metrics hang off this.
    */
   onOperation?: (op: ChunkOperation, result: ChunkResult, bytes: number, seconds: number) => void
+  /** Told about every failure of the node's own (disk errors and the like), not about refusals of requests */
+  onError?: (op: ChunkOperation, cid: CID, error: Error) => void
 }
 
 export interface ChunkServerComponents {
@@ -245,6 +247,7 @@ export class ChunkServer {
         return refusal
       }
       this.log.error('%s of %c failed - %e', op, cid, err)
+      try { this.init.onError?.(op, cid, err) } catch {}
       // storage errors explain themselves; anything else may carry local paths, which stay in our log
       return {
         response: {

@@ -11,7 +11,6 @@ import { ChunkServer } from '../chunks/server.js'
 import { ChunkClient } from '../chunks/client.js'
 import { FileService } from '../files/service.js'
 import type { FileServiceComponents } from '../files/service.js'
-import type { ReadComponents } from '../transfer/reader.js'
 import { MetadataError } from '../metadata/errors.js'
 import { registerFileMethods } from '../files/control.js'
 import { join } from 'node:path'
@@ -23,8 +22,6 @@ import { NodeStateTracker, recordNodes } from '../metrics/node-watch.js'
 import type { NodeChange } from '../metrics/node-watch.js'
 import { createLogger } from '../logging/logger.js'
 import type { Logger as OperatorLogger, LogFields } from '../logging/logger.js'
-import { bridgeComponentLogger } from '../logging/libp2p-bridge.js'
-import { daemonEventListener } from '../logging/daemon-events.js'
 import type { RegistrationStatus } from '../node-registry/reporter.js'
 import { daemonHealth } from './health.js'
 import type { CollectiveMetrics } from '../metrics/metrics.js'
@@ -62,7 +59,7 @@ export interface Startable { start: () => Promise<void>, stop: () => Promise<voi
 export class Daemon {
   readonly config: DaemonConfig
   private readonly init: DaemonInit
-  /** Given to components: their debug traces, also shown to the operator-event listener (libp2p-bridge.ts) */
+  /** Given to components for their debug traces (DEBUG=collective:*) */
   private readonly logger: ComponentLogger
   private readonly log: Logger
   private readonly oplog: OperatorLogger
@@ -88,10 +85,9 @@ export class Daemon {
   constructor (init: DaemonInit) {
     this.init = init
     this.config = init.config
-    const debug = init.logger ?? defaultLogger()
+    this.logger = init.logger ?? defaultLogger()
     this.oplog = init.log ?? createLogger('daemon')
-    this.logger = bridgeComponentLogger(debug, daemonEventListener(this.oplog))
-    this.log = debug.forComponent('collective:daemon')
+    this.log = this.logger.forComponent('collective:daemon')
   }
 
   private async loadIdentity (): Promise<{ trustStore: TrustStore, chain: Uint8Array[], key: Awaited<ReturnType<typeof readPeerKey>> }> {
@@ -278,11 +274,12 @@ export class Daemon {
 
   private async startCoordinator (host: Host, identity: VerifiedIdentity): Promise<void> {
     const { storage } = this.config
-    const registry = this.registry = await this.startPart(new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger }, { heartbeatIntervalMs: this.config.heartbeatIntervalMs }))
+    const registry = this.registry = await this.startPart(new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger }, {
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      onRefused: ({ peerId, name, reason, message }) => { this.oplog.child('node-registry').warn('node refused', { node: name ?? peerId, reason, message }) }
+    }))
     const chunks = await this.startPart(new ChunkClient({ host, logger: this.logger }))
-    // FileService hands its components on to the reader, which reports failovers and corrupt replicas through these
-    // optional hooks: the daemon's only view of them without changing the file service.
-    const fileComponents: FileServiceComponents & Pick<ReadComponents, 'onFailover' | 'onBadReplica'> = {
+    const fileComponents: FileServiceComponents = {
       chunks,
       nodes: () => registry.list(),
       logger: this.logger,
@@ -290,6 +287,11 @@ export class Daemon {
       onBadReplica: (cid, peerId) => {
         this.metrics.chunkVerificationFailures.inc()
         this.oplog.warn('corrupt replica dropped', { cid, peerId, node: registry.get(peerId)?.name })
+      },
+      onGarbageCollected: (chunks) => { this.oplog.child('files').info('garbage collected', { chunks }) },
+      onGarbageError: (error, chunk) => {
+        if (chunk != null) this.oplog.child('files').warn('garbage chunk not deleted, will retry', { ...chunk, error })
+        else this.oplog.child('files').error('garbage collection failed', { error })
       }
     }
     this.files = await this.startPart(new FileService(fileComponents, {
@@ -312,7 +314,8 @@ export class Daemon {
         m.chunkOperationDuration.observe({ op }, seconds)
         if (bytes > 0) m.chunkBytes.inc({ direction: op === 'put' ? 'in' : 'out' }, bytes)
         if (result === 'invalid' && op === 'put') m.chunkVerificationFailures.inc()
-      }
+      },
+      onError: (op, cid, error) => { this.oplog.error('chunk operation failed', { op, cid: cid.toString(), error }) }
     }))
     this.reporter = await this.startPart(new NodeReporter({
       host,

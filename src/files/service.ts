@@ -8,6 +8,7 @@ import { writeFile, Pins } from '../transfer/writer.js'
 import { readFile } from '../transfer/reader.js'
 import type { Entry, FileManifest, RemoveResult } from '../metadata/store.js'
 import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
+import type { ReadComponents } from '../transfer/reader.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
 export interface FileServiceInit {
@@ -28,10 +29,14 @@ export interface FileServiceInit {
   gcIntervalMs?: number
 }
 
-export interface FileServiceComponents {
+export interface FileServiceComponents extends Pick<ReadComponents, 'onFailover' | 'onBadReplica'> {
   chunks: ChunkTransport
   nodes: NodeDirectory
   logger: ComponentLogger
+  /** Told how many chunks each garbage collection pass deleted (only when it deleted some) */
+  onGarbageCollected?: (chunks: number) => void
+  /** Told about each failure of garbage collection: one chunk on one node, or a whole pass */
+  onGarbageError?: (error: Error, chunk?: { cid: string, peerId: string }) => void
 }
 
 export interface FileStat extends Entry {
@@ -149,19 +154,26 @@ export class FileService {
           } catch (err: any) {
             remaining++
             this.log('could not delete garbage chunk %s on %s, will retry - %s', candidate.cid, peer, err.message)
+            this.components.onGarbageError?.(err, { cid: candidate.cid, peerId: peer })
           }
         }
         if (remaining === 0 && this.metadata.forgetChunk(candidate.cid)) collected++
       })
     }
-    if (collected > 0) this.log('collected %d unreferenced chunks', collected)
+    if (collected > 0) {
+      this.log('collected %d unreferenced chunks', collected)
+      this.components.onGarbageCollected?.(collected)
+    }
     return collected
   }
 
   private async gcLoop (signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try { await sleep(this.init.gcIntervalMs ?? 60_000, signal) } catch { return }
-      await this.collectGarbage(signal).catch(err => { this.log.error('garbage collection failed - %e', err) })
+      await this.collectGarbage(signal).catch(err => {
+        this.log.error('garbage collection failed - %e', err)
+        this.components.onGarbageError?.(err)
+      })
     }
   }
 }

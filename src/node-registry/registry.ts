@@ -30,6 +30,8 @@ export interface NodeRegistryInit {
   suspectAfterMs?: number
   /** A node silent this long is dead (default 6 heartbeats) */
   deadAfterMs?: number
+  /** Told about every refused report (a node of another member, a peer that is not a node) */
+  onRefused?: (event: { peerId: string, name?: string, reason: string, message: string }) => void
 }
 
 export interface NodeRegistryComponents {
@@ -52,9 +54,11 @@ export class NodeRegistry {
   private readonly suspectAfterMs: number
   private readonly deadAfterMs: number
   private readonly log: Logger
+  private readonly onRefused?: NodeRegistryInit['onRefused']
 
   constructor (components: NodeRegistryComponents, init: NodeRegistryInit = {}) {
     this.components = components
+    this.onRefused = init.onRefused
     this.heartbeatIntervalMs = init.heartbeatIntervalMs ?? 5_000
     this.suspectAfterMs = init.suspectAfterMs ?? this.heartbeatIntervalMs * 3
     this.deadAfterMs = init.deadAfterMs ?? this.heartbeatIntervalMs * 6
@@ -78,6 +82,7 @@ export class NodeRegistry {
     const identity = this.components.identities.get(peerId)
     const refuse = (err: Error): NodeReportResponse => {
       this.log.error('refused node report from %s - %s', identity?.name ?? peerId, err.message)
+      this.onRefused?.({ peerId, name: identity?.name, reason: err.name, message: err.message })
       return { accepted: false, error: err.name, message: err.message, heartbeatIntervalMs: this.heartbeatIntervalMs }
     }
     if (identity == null || identity.role !== 'node') {

@@ -126,7 +126,8 @@ describe('observability: operator logs, status, metrics, Prometheus and health o
     const refused = await waitForLog(coordinator, 'node refused', r => r.msg === 'node refused')
     assert.equal(refused.level, 'warn')
     assert.equal(refused.node, 'node-09@garage.collective.local')
-    assert.match(refused.reason, /garage\.collective\.local/)
+    assert.equal(refused.reason, 'ForeignNodeError')
+    assert.match(refused.message, /garage\.collective\.local/)
     // Different federations cannot finish Noise (the root certificate is its prologue): the peer stays unproven.
     const handshake = await waitForLog(coordinator, 'handshake refused', r => r.msg === 'handshake refused')
     assert.equal(handshake.level, 'warn')
