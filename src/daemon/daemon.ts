@@ -376,17 +376,21 @@ export class Daemon {
   }
 
   /**
-   * Storage as this daemon sees it: a coordinator the live nodes it places chunks on, a node its own store.
-   * Under-replicated chunks are not measured yet (the metadata store has no query for them), so null, not 0.
+   * Storage as this daemon sees it: a coordinator the live nodes it places chunks on and how many of its chunks
+   * lack copies on them (a copy on a dead node does not count); a node its own store.
    */
-  async storage (): Promise<{ capacityBytes: number, usedBytes: number, chunks?: number, liveNodes?: number, underReplicatedChunks: number | null } | undefined> {
+  async storage (): Promise<{ capacityBytes: number, usedBytes: number, chunks?: number, liveNodes?: number, underReplicatedChunks: number | null, chunksAtMostOneCopy?: number } | undefined> {
     if (this.registry != null) {
       const live = this.registry.list().filter(n => n.state !== 'dead')
+      const replication = this.files?.metadata.replicationSummary(live.map(n => n.peerId), this.files.replication)
+      if (replication != null) this.metrics.underReplicatedChunks.set(replication.underReplicated)
       return {
         capacityBytes: live.reduce((s, n) => s + n.capacityBytes, 0),
         usedBytes: live.reduce((s, n) => s + n.usedBytes, 0),
         liveNodes: live.length,
-        underReplicatedChunks: null
+        chunks: replication?.chunks,
+        underReplicatedChunks: replication?.underReplicated ?? null,
+        chunksAtMostOneCopy: replication?.atMostOneCopy
       }
     }
     if (this.store != null) {

@@ -665,6 +665,23 @@ export class MetadataStore {
     return this.stmt('DELETE FROM chunk WHERE cid = ? AND refcount = 0').run(canonicalCid(cid)).changes > 0
   }
 
+  /**
+   * How many referenced chunks have fewer than `target` copies on the given live nodes, and how many have at most
+   * one. Scans every referenced chunk: for status and scrapes, not for hot paths.
+   */
+  replicationSummary (livePeerIds: string[], target: number): { chunks: number, underReplicated: number, atMostOneCopy: number } {
+    const row = this.stmt<{ chunks: number, under: number | null, one: number | null }>(`
+      SELECT count(*) AS chunks,
+        sum(CASE WHEN live < ? THEN 1 ELSE 0 END) AS under,
+        sum(CASE WHEN live <= 1 THEN 1 ELSE 0 END) AS one
+      FROM (
+        SELECT (SELECT count(*) FROM chunk_location l
+                WHERE l.cid = c.cid AND l.node_peer_id IN (SELECT value FROM json_each(?))) AS live
+        FROM chunk c WHERE c.refcount > 0
+      )`).get(target, JSON.stringify(livePeerIds)) as { chunks: number, under: number | null, one: number | null }
+    return { chunks: row.chunks, underReplicated: row.under ?? 0, atMostOneCopy: row.one ?? 0 }
+  }
+
   /** Totals for status and metrics; counts whole tables, so call it occasionally, not per request */
   usage (): Usage {
     return this.stmt<Usage>(`

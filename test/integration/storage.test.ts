@@ -201,8 +201,16 @@ describe('storage: chunks, replication, persistent metadata and the file command
     nodes[1].proc.kill('SIGKILL')
     await new Promise(resolve => nodes[1].proc.once('exit', resolve))
     for (const remote of written.keys()) await assertReadsBack(remote)
+    // Once the node is declared dead, its copies no longer count: status reports the chunks that lack one.
+    const degraded = await waitFor('the dead node\'s chunks to count as under-replicated', async () => {
+      const s = JSON.parse((await cli(['status', '--json', '--home', home()])).stdout)
+      return s.storage.underReplicatedChunks > 0 ? s : undefined
+    }, 30_000)
+    assert.ok(degraded.storage.underReplicatedChunks <= degraded.storage.chunks)
     await startNode(1)
     await waitForAliveNodes(3)
+    const healed = JSON.parse((await cli(['status', '--json', '--home', home()])).stdout)
+    assert.equal(healed.storage.underReplicatedChunks, 0)
   })
 
   it('reads survive a corrupted chunk file on one node', async () => {

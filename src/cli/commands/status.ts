@@ -128,7 +128,9 @@ export function renderStatus (s: any): string {
   const storage = s.storage
   if (storage != null) {
     out('')
-    const under = storage.underReplicatedChunks == null ? 'not measured yet' : String(storage.underReplicatedChunks)
+    const under = storage.underReplicatedChunks == null
+      ? 'not measured yet'
+      : `${storage.underReplicatedChunks as number}${storage.chunksAtMostOneCopy > 0 ? ` (${storage.chunksAtMostOneCopy as number} with at most one copy)` : ''}`
     out(`Storage  ${formatBytes(storage.usedBytes)} used of ${formatBytes(storage.capacityBytes)} (${percent(storage.usedBytes, storage.capacityBytes)})` +
       `${storage.liveNodes != null ? ` on ${storage.liveNodes as number} live node(s)` : ''}` +
       `${storage.chunks != null ? `, ${storage.chunks as number} chunks` : ''}` +
