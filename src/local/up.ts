@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join, dirname } from 'node:path'
@@ -31,6 +33,15 @@ export interface LocalCollectiveInit {
 }
 
 interface Child { name: string, config: string, proc?: ChildProcess, restarts: number[], args: string[] }
+
+/** A TCP port nobody listens on right now, picked by the kernel */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
+  const { port } = server.address() as AddressInfo
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin.js')
 
@@ -84,7 +95,8 @@ export class LocalCollective {
           identity: { key: COMPONENT_FILES.key, cert: COMPONENT_FILES.cert, root: COMPONENT_FILES.root },
           dataDir: 'data',
           controlSocket: name === 'coordinator' ? '../control.sock' : 'control.sock',
-          listen: ['/ip4/127.0.0.1/tcp/0']
+          // The coordinator keeps one port for good, so that nodes find it again after it restarts; nodes can move.
+          listen: [`/ip4/127.0.0.1/tcp/${name === 'coordinator' ? await freePort() : 0}`]
         }
         await writeFile(configFile, `# written by "collective-p2p up"; see config/ in the source tree for every option\n${stringify(config)}`, { mode: 0o600 })
       }

@@ -64,6 +64,16 @@ describe('collective-p2p up: a local collective in one command', () => {
     assert.deepEqual(keys.filter(k => !k.endsWith('peer.key')).map(k => relative(home, k)).sort(), ['ca/root.key', 'member/ca.key'])
     assert.equal(statSync(join(home, 'control.sock')).mode & 0o777, 0o600)
 
+    // A crashed coordinator is restarted by up on its own port, and the nodes find it again.
+    process.kill(status.pid, 'SIGKILL')
+    await waitFor('the restarted coordinator with its three nodes', async () => {
+      const r = await cli(['status', '--json'], { home })
+      if (r.code !== 0) return undefined
+      const s = JSON.parse(r.stdout)
+      return s.pid !== status.pid && s.peerId === status.peerId && s.nodes.filter((n: any) => n.state === 'alive').length === 3
+    }, 60_000, 500)
+    assert.match(up.output(), /coordinator exited \(SIGKILL\); restarting it/)
+
     const second = await cli(['up'], { home })
     assert.equal(second.code, 1)
     assert.match(second.stderr, /already running.*\[DaemonAlreadyRunningError\]/)
