@@ -1,7 +1,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { serviceCapabilities } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
-import { CertificateChain, Verdict } from '../gen/handshake.js'
+import { CertificateChain, Verdict } from '../gen/noise-cert.js'
 import { rolesMayConnect } from './role-policy.js'
 import { CertificateRefusedError, HandshakeTimeoutError } from './errors.js'
 import type { PeerIdentities } from './peer-identities.js'
