@@ -49,6 +49,16 @@ export interface DaemonInit {
 /** Refused handshakes from one peer for one reason are logged at most once in this window (a peer retries) */
 const REFUSAL_LOG_WINDOW_MS = 60_000
 
+export interface StorageSummary {
+  capacityBytes: number
+  usedBytes: number
+  chunks?: number
+  liveNodes?: number
+  /** null where not measured (a node knows nothing of replication) */
+  underReplicatedChunks: number | null
+  chunksAtMostOneCopy?: number
+}
+
 export interface Startable { start: () => Promise<void>, stop: () => Promise<void> }
 
 /**
@@ -359,27 +369,24 @@ export class Daemon {
     }).sort((a, b) => (a.name ?? a.peerId).localeCompare(b.name ?? b.peerId))
   }
 
-  /** Refreshes the gauges that are cheaper to read on demand than to keep current, and scores health */
-  async health (): Promise<HealthReport> {
-    // A coordinator's storage_* gauges stay 0 (it stores nothing; summing them over all daemons must not count a
-    // node twice); its nodes' state, health and chunks go into the per-node gauges.
+  /**
+   * Refreshes the gauges that are cheaper to read on demand than to keep current, and scores health. Takes the
+   * storage summary when the caller already has one: it scans every chunk's copies, so it is gathered once.
+   */
+  async health (storage?: StorageSummary): Promise<HealthReport> {
     if (this.registry != null) recordNodes(this.metrics, this.registry.list())
-    if (this.store != null) {
-      const s = await this.store.stats()
-      this.metrics.storageCapacityBytes.set(s.capacityBytes)
-      this.metrics.storageUsedBytes.set(s.usedBytes)
-      this.metrics.storageChunks.set(s.chunkCount)
-    }
-    const report = await daemonHealth(this)
+    const report = daemonHealth(this, storage ?? await this.storage())
     this.metrics.clusterHealthScore.set(report.score)
     return report
   }
 
   /**
-   * Storage as this daemon sees it: a coordinator the live nodes it places chunks on and how many of its chunks
-   * lack copies on them (a copy on a dead node does not count); a node its own store.
+   * Storage as this daemon sees it, and the storage gauges: a coordinator the live nodes it places chunks on and
+   * how many of its chunks lack copies on them (a copy on a dead node does not count); a node its own store.
+   * A coordinator's storage_* gauges stay 0 (it stores nothing; summing them over all daemons must not count a
+   * node twice); its nodes' state, health and chunks go into the per-node gauges.
    */
-  async storage (): Promise<{ capacityBytes: number, usedBytes: number, chunks?: number, liveNodes?: number, underReplicatedChunks: number | null, chunksAtMostOneCopy?: number } | undefined> {
+  async storage (): Promise<StorageSummary | undefined> {
     if (this.registry != null) {
       const live = this.registry.list().filter(n => n.state !== 'dead')
       const replication = this.files?.metadata.replicationSummary(live.map(n => n.peerId), this.files.replication)
@@ -395,6 +402,9 @@ export class Daemon {
     }
     if (this.store != null) {
       const s = await this.store.stats()
+      this.metrics.storageCapacityBytes.set(s.capacityBytes)
+      this.metrics.storageUsedBytes.set(s.usedBytes)
+      this.metrics.storageChunks.set(s.chunkCount)
       return { capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, chunks: s.chunkCount, underReplicatedChunks: null }
     }
     return undefined
@@ -402,7 +412,8 @@ export class Daemon {
 
   /** `status` plus what costs a little more to gather: the health report and the storage summary */
   async overview (): Promise<Record<string, unknown>> {
-    return { ...this.status(), health: await this.health(), storage: await this.storage() }
+    const storage = await this.storage()
+    return { ...this.status(), health: await this.health(storage), storage }
   }
 
   status (): Record<string, unknown> {
