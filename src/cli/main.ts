@@ -8,10 +8,11 @@ import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
 import { fileCommands } from './commands/files.js'
 import { dfCommand } from './commands/df.js'
+import { membersCommand, resolveCommand } from './commands/members.js'
 import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
-  upCommand, daemonCommand, statusCommand, peersCommand,
+  upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
   ...fileCommands, dfCommand,
   caInit, memberInit, certIssue, certShow
 ]

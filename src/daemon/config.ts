@@ -34,6 +34,20 @@ const schema = z.strictObject({
     /** coordinator: how often garbage is collected */
     gcInterval: z.string().default('1m')
   }).default({ replication: 2, gcGrace: '1h', gcInterval: '1m' }),
+  federation: z.strictObject({
+    /** Addresses (ending in /p2p/<peer id>) of any other members' coordinators to join through; the rest is discovered */
+    bootstrap: z.array(multiaddrString.refine(s => s.includes('/p2p/'), 'must end in /p2p/<peer id>')).default([]),
+    /** SWIM: how often each peer probes one other */
+    probeInterval: z.string().default('1s'),
+    /** SWIM: how long a probe waits for its ack before asking others to probe indirectly */
+    probeTimeout: z.string().default('500ms'),
+    /** SWIM: how long a suspect peer has to refute before it is declared dead */
+    suspicionTimeout: z.string().default('5s'),
+    /** Anti-entropy: how often a full digest is exchanged with one random peer */
+    syncInterval: z.string().default('10s'),
+    /** How often a coordinator announces its storage nodes to the federation */
+    announceInterval: z.string().default('5s')
+  }).default({ bootstrap: [], probeInterval: '1s', probeTimeout: '500ms', suspicionTimeout: '5s', syncInterval: '10s', announceInterval: '5s' }),
   metrics: z.strictObject({
     listen: z.string().regex(/^[^:]+:\d+$/, 'host:port').default('127.0.0.1:0'),
     enabled: z.boolean().default(true)
@@ -42,10 +56,20 @@ const schema = z.strictObject({
 
 export type DaemonConfigFile = z.infer<typeof schema>
 
-export interface DaemonConfig extends Omit<DaemonConfigFile, 'storage'> {
+export interface FederationConfig {
+  bootstrap: string[]
+  probeIntervalMs: number
+  probeTimeoutMs: number
+  suspicionTimeoutMs: number
+  syncIntervalMs: number
+  announceIntervalMs: number
+}
+
+export interface DaemonConfig extends Omit<DaemonConfigFile, 'storage' | 'federation'> {
   /** Absolute path of the file this came from; relative paths in it are resolved against its folder */
   path: string
   storage: { capacityBytes?: number, replication: number, gcGraceMs: number, gcIntervalMs: number }
+  federation: FederationConfig
 }
 
 /** Loads and validates a daemon config; every problem is reported with the key it concerns */
@@ -81,8 +105,21 @@ export async function loadConfig (path: string): Promise<DaemonConfig> {
     gcGraceMs: field('storage.gcGrace', () => parseDuration(c.storage.gcGrace)),
     gcIntervalMs: field('storage.gcInterval', () => parseDuration(c.storage.gcInterval))
   }
+  const f = c.federation
+  const federation: FederationConfig = {
+    bootstrap: f.bootstrap,
+    probeIntervalMs: field('federation.probeInterval', () => parseDuration(f.probeInterval)),
+    probeTimeoutMs: field('federation.probeTimeout', () => parseDuration(f.probeTimeout)),
+    suspicionTimeoutMs: field('federation.suspicionTimeout', () => parseDuration(f.suspicionTimeout)),
+    syncIntervalMs: field('federation.syncInterval', () => parseDuration(f.syncInterval)),
+    announceIntervalMs: field('federation.announceInterval', () => parseDuration(f.announceInterval))
+  }
+  if (federation.probeTimeoutMs >= federation.probeIntervalMs) {
+    throw new ConfigError(`config ${path} is invalid:\n  federation.probeTimeout: must be shorter than federation.probeInterval`)
+  }
   return {
     ...c,
+    federation,
     path: resolve(path),
     identity: {
       key: resolve(base, c.identity.key),

@@ -24,6 +24,9 @@ import { createLogger } from '../logging/logger.js'
 import type { Logger as OperatorLogger, LogFields } from '../logging/logger.js'
 import type { RegistrationStatus } from '../node-registry/reporter.js'
 import { daemonHealth } from './health.js'
+import { Federation } from '../federation/federation.js'
+import type { NodeRecord } from '../node-registry/registry.js'
+import type { PrivateKey } from '@libp2p/interface'
 import type { CollectiveMetrics } from '../metrics/metrics.js'
 import { ConfigError } from './config.js'
 import { IdentityConfigError } from './errors.js'
@@ -59,6 +62,15 @@ export interface StorageSummary {
   chunksAtMostOneCopy?: number
 }
 
+/** What the role-specific parts of a daemon are built from */
+interface PeerParts {
+  host: Host
+  key: PrivateKey
+  trustStore: TrustStore
+  chain: Uint8Array[]
+  identity: VerifiedIdentity
+}
+
 export interface Startable { start: () => Promise<void>, stop: () => Promise<void> }
 
 /**
@@ -86,6 +98,7 @@ export class Daemon {
   reporter?: NodeReporter
   store?: ChunkStore
   files?: FileService
+  federation?: Federation
   readonly startedAt = Date.now()
   readonly metrics: CollectiveMetrics = createMetrics({ collectDefault: true })
   metricsServer?: MetricsServer
@@ -162,8 +175,9 @@ export class Daemon {
     this.host = host
     this.started.push({ start: async () => {}, stop: async () => { await host.stop() } })
 
-    if (this.config.role === 'coordinator') await this.startCoordinator(host, identity)
-    if (this.config.role === 'node') await this.startNode(host)
+    const peer = { host, key, trustStore, chain, identity }
+    if (this.config.role === 'coordinator') await this.startCoordinator(peer)
+    if (this.config.role === 'node') await this.startNode(peer)
 
     if (this.config.metrics.enabled) {
       const [mhost, mport] = this.config.metrics.listen.split(':')
@@ -282,21 +296,59 @@ export class Daemon {
     return part
   }
 
-  private async startCoordinator (host: Host, identity: VerifiedIdentity): Promise<void> {
+  /** SWIM membership, node announcements and the directory built on them; coordinators and nodes take part */
+  private async startFederation (peer: PeerParts, seeds: string[], localNodes?: () => NodeRecord[]): Promise<Federation> {
+    const log = this.oplog.child('membership')
+    const federation = this.federation = await this.startPart(new Federation({
+      host: peer.host,
+      privateKey: peer.key,
+      trustStore: peer.trustStore,
+      chain: peer.chain,
+      identity: peer.identity,
+      identities: this.identities,
+      localNodes,
+      logger: this.logger,
+      onMemberChange: ({ member, previous }) => {
+        this.recordMembers()
+        if (member.id === peer.identity.peerId || previous === member.state) return
+        const fields: LogFields = { peer: member.meta.name ?? member.id, peerId: member.id, role: member.meta.role, incarnation: member.incarnation }
+        if (previous == null) log.info('peer joined', { ...fields, state: member.state })
+        else if (member.state === 'alive') log.info('peer alive again', { ...fields, was: previous })
+        else if (member.state === 'suspect') log.warn('peer suspect: not answering probes', fields)
+        else if (member.state === 'dead') log.error('peer dead', fields)
+        else log.info('peer left', fields)
+      }
+    }, { ...this.config.federation, seeds }))
+    this.recordMembers()
+    return federation
+  }
+
+  private recordMembers (): void {
+    const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0 }
+    for (const m of this.federation?.swim.members() ?? []) {
+      if (m.state === 'left') continue
+      counts[m.state]++
+    }
+    for (const [state, n] of Object.entries(counts)) this.metrics.members.set({ state }, n)
+  }
+
+  private async startCoordinator ({ host, identity, ...peer }: PeerParts): Promise<void> {
     const { storage } = this.config
     const registry = this.registry = await this.startPart(new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger }, {
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
       onRefused: ({ peerId, name, reason, message }) => { this.oplog.child('node-registry').warn('node refused', { node: name ?? peerId, reason, message }) }
     }))
+    const federation = await this.startFederation({ host, identity, ...peer }, this.config.federation.bootstrap, () => registry.list())
     const chunks = await this.startPart(new ChunkClient({ host, logger: this.logger }))
     const fileComponents: FileServiceComponents = {
       chunks,
-      nodes: () => registry.list(),
+      // Other members' nodes are placement candidates too: replicas spread across households.
+      nodes: () => federation.directory.nodes(),
       logger: this.logger,
       onFailover: () => { this.metrics.failovers.inc() },
       onBadReplica: (cid, peerId) => {
         this.metrics.chunkVerificationFailures.inc()
-        this.oplog.warn('corrupt replica dropped', { cid, peerId, node: registry.get(peerId)?.name })
+        this.oplog.warn('corrupt replica dropped', { cid, peerId, node: federation.directory.nodes().find(n => n.peerId === peerId)?.name })
       },
       onGarbageCollected: (chunks) => { this.oplog.child('files').info('garbage collected', { chunks }) },
       onGarbageError: (error, chunk) => {
@@ -310,10 +362,11 @@ export class Daemon {
       gcGraceMs: storage.gcGraceMs,
       gcIntervalMs: storage.gcIntervalMs
     }))
-    registerFileMethods(this.control as InstrumentedControlServer, { files: this.files, owner: `${identity.member}@${identity.domain}`, nodes: () => registry.list() })
+    registerFileMethods(this.control as InstrumentedControlServer, { files: this.files, owner: `${identity.member}@${identity.domain}`, nodes: () => federation.directory.nodes() })
   }
 
-  private async startNode (host: Host): Promise<void> {
+  private async startNode (peer: PeerParts): Promise<void> {
+    const { host } = peer
     const coordinator = this.init.coordinator ?? this.config.coordinator
     if (coordinator == null) throw new ConfigError(`config ${this.config.path}: a node needs "coordinator" (the multiaddr of its coordinator, ending in /p2p/<peer id>)`)
     const store = this.store = await this.startPart(new ChunkStore({ path: join(this.config.dataDir, 'chunks'), capacityBytes: this.config.storage.capacityBytes }))
@@ -335,6 +388,7 @@ export class Daemon {
         return { capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, chunkCount: s.chunkCount }
       }
     }, { coordinator: multiaddr(coordinator), heartbeatIntervalMs: this.config.heartbeatIntervalMs }))
+    await this.startFederation(peer, [coordinator])
   }
 
   async stop (): Promise<void> {
@@ -388,7 +442,8 @@ export class Daemon {
    */
   async storage (): Promise<StorageSummary | undefined> {
     if (this.registry != null) {
-      const live = this.registry.list().filter(n => n.state !== 'dead')
+      // Copies on other members' nodes count: that is where cross-member replication puts them.
+      const live = (this.federation?.directory.nodes() ?? this.registry.list()).filter(n => n.state !== 'dead')
       const replication = this.files?.metadata.replicationSummary(live.map(n => n.peerId), this.files.replication)
       if (replication != null) this.metrics.underReplicatedChunks.set(replication.underReplicated)
       return {
@@ -429,8 +484,7 @@ export class Daemon {
       pid: process.pid,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       config: this.config.path,
-      // Membership gossip does not exist yet: the members this daemon knows are its own.
-      members: [{ member: id.member, domain: id.domain, self: true }],
+      members: this.federation?.directory.members() ?? [{ member: id.member, domain: id.domain, peers: [] }],
       peers: this.peers(),
       nodes: this.registry?.list(),
       registration: this.reporter?.status,
@@ -445,5 +499,24 @@ export class Daemon {
     control.register('status', async () => await this.overview())
     control.register('peers', async () => this.peers())
     control.register('nodes', async () => this.registry?.list() ?? [])
+    control.register('members', async () => this.federation?.directory.members() ?? [])
+    control.register('resolve', async (p, ctx) => {
+      if (typeof p.query !== 'string') throw new TypeError('parameter "query" must be a string')
+      if (this.federation == null) throw new TypeError(`a ${this.config.role} daemon takes no part in membership`)
+      return await this.federation.directory.resolve(p.query, { signal: ctx.signal })
+    })
+    control.register('federation.nodes', async () => this.federation?.directory.nodes() ?? [])
+    const files = this.files
+    if (files != null) {
+      // Where each chunk of a file lives: the durability report and the federation tests read it.
+      control.register('fs.locate', async p => {
+        if (typeof p.path !== 'string') throw new TypeError('parameter "path" must be a string')
+        const nodes = new Map((this.federation?.directory.nodes() ?? []).map(n => [n.peerId, n.name]))
+        return files.open(p.path).manifest.chunks.map(c => ({
+          cid: c.cid,
+          nodes: files.metadata.chunkLocations(c.cid).map(peerId => ({ peerId, name: nodes.get(peerId) ?? peerId }))
+        }))
+      })
+    }
   }
 }

@@ -14,6 +14,8 @@ export type NodeState = 'alive' | 'suspect' | 'dead'
 export interface NodeRecord {
   peerId: string
   name: string
+  /** The member domain the node belongs to (placement spreads replicas across members) */
+  domain?: string
   capacityBytes: number
   usedBytes: number
   chunkCount: number
@@ -103,6 +105,7 @@ export class NodeRegistry {
     this.nodes.set(peerId, {
       peerId,
       name: identity.name,
+      domain: identity.domain,
       capacityBytes: Number(report.capacityBytes),
       usedBytes: Number(report.usedBytes),
       chunkCount: Number(report.chunkCount),

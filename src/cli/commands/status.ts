@@ -122,7 +122,12 @@ export function renderStatus (s: any): string {
   if (Array.isArray(s.members)) {
     out('')
     out(`Members (${s.members.length})`)
-    for (const m of s.members) out(`  ${m.member as string}@${m.domain as string}${m.self === true ? '  (this member)' : ''}`)
+    for (const m of s.members) {
+      const peers: any[] = Array.isArray(m.peers) ? m.peers : []
+      const counts = ['alive', 'suspect', 'dead'].map(state => [state, peers.filter(p => p.state === state).length] as const).filter(([, n]) => n > 0)
+      const self = m.domain === s.domain ? '  (this member)' : ''
+      out(`  ${m.member as string}@${m.domain as string}  ${counts.map(([state, n]) => `${n} ${state}`).join(', ') || 'no peers known'}${self}`)
+    }
   }
 
   const storage = s.storage
