@@ -1,0 +1,537 @@
+import { TypedEventEmitter } from '@libp2p/interface'
+import { MemberStatus, SwimKind } from '../gen/swim.js'
+import { Dissemination } from './dissemination.js'
+import { InvalidRecordError, InvalidRequestError, JoinError, NotRunningError, RemoteMembershipError } from './errors.js'
+import { MAX_PIGGYBACK } from './protocol.js'
+import { compareRecords, digestEntry, isLive, metaEntries, ordered, sameSignedBody, signingPayload, stateOf, toMemberRecord, validateRecord } from './record.js'
+import { peerIdVerifier } from './signing.js'
+import { answerSync, syncWith } from './sync.js'
+import type { MemberUpdate, SwimRequest, SwimResponse } from '../gen/swim.js'
+import type { SyncRequest, SyncResponse } from '../gen/sync.js'
+import type { SyncStore } from './sync.js'
+import type { DigestEntry, MemberInfo, MemberRecord, MemberState, RecordSigner, RecordVerifier, Scheduler, SwimEvents, SwimHandler, SwimTransport } from './types.js'
+import type { AbortOptions, ComponentLogger, Logger } from '@libp2p/interface'
+
+export interface SwimInit {
+  /** This member: its peer ID, the addresses others should dial and descriptive meta (name, role, member ...) */
+  self: MemberInfo
+  /** Protocol period: one member is probed per period (default 1000 ms) */
+  probeIntervalMs?: number
+  /** How long a direct ping may take before indirect probes start (default 500 ms; must be below the period) */
+  probeTimeoutMs?: number
+  /** Members asked to probe an unresponsive target on our behalf (default 3) */
+  indirectProbes?: number
+  /** How long a member stays suspect before it is declared dead, unless it refutes (default 5000 ms) */
+  suspicionTimeoutMs?: number
+  /** How long dead and left records are kept, so that old news cannot bring them back (default 24 h) */
+  deadRetentionMs?: number
+  /** Updates carried by one message (default 8, at most 12) */
+  maxPiggyback?: number
+  /** Each update is sent retransmitMult * ceil(log10(n+1)) times by every member that learns it (default 4) */
+  retransmitMult?: number
+  /** While updates are queued, they are pushed to `gossipFanout` random members this often (default 200 ms) */
+  gossipIntervalMs?: number
+  /** Members pushed to per gossip round (default 3) */
+  gossipFanout?: number
+  /** Anti-entropy period: a full digest exchange with one random member (default 10 s) */
+  syncIntervalMs?: number
+}
+
+export interface SwimComponents {
+  transport: SwimTransport
+  logger: ComponentLogger
+  /** Signs this member's own records; it must hold the key of `init.self.id` */
+  signer: RecordSigner
+  /** Checks subjects' signatures (default: Ed25519, the public key taken from the subject's peer ID) */
+  verifier?: RecordVerifier
+  /** Timers and time (default: the real ones); the in-memory network passes a virtual clock */
+  scheduler?: Scheduler
+  /** Overrides scheduler.now() */
+  clock?: { now: () => number }
+  /** Source of randomness for target choice and shuffles (default Math.random; seeded in tests) */
+  random?: () => number
+}
+
+interface Entry {
+  update: MemberUpdate
+  changedAt: number
+  suspicionTimer?: unknown
+}
+
+const realScheduler: Scheduler = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms)
+    t.unref?.()
+    return t
+  },
+  clearTimeout: (handle) => { clearTimeout(handle as ReturnType<typeof setTimeout>) }
+}
+
+/**
+ * SWIM failure detection and membership dissemination (Das, Gupta, Motivala 2002), with suspicion and
+ * incarnation numbers, piggybacked epidemic updates, a small push gossip while updates are fresh, and periodic
+ * anti-entropy. Every member talks to a bounded number of others per period, whatever the member count.
+ */
+export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
+  private readonly components: SwimComponents
+  private readonly log: Logger
+  private readonly scheduler: Scheduler
+  private readonly verifier: RecordVerifier
+  private readonly random: () => number
+  private readonly probeIntervalMs: number
+  private readonly probeTimeoutMs: number
+  private readonly indirectProbes: number
+  private readonly suspicionTimeoutMs: number
+  private readonly deadRetentionMs: number
+  private readonly maxPiggyback: number
+  private readonly gossipIntervalMs: number
+  private readonly gossipFanout: number
+  private readonly syncIntervalMs: number
+  private readonly dissemination: Dissemination
+  private readonly table = new Map<string, Entry>()
+  private self: Entry
+  private lamport = 0
+  private running = false
+  private left = false
+  private readonly timers = new Set<unknown>()
+  private probeOrder: string[] = []
+  private probeIndex = 0
+  private syncing = false
+
+  constructor (components: SwimComponents, init: SwimInit) {
+    super()
+    this.components = components
+    this.log = components.logger.forComponent('collective:membership:swim')
+    this.scheduler = components.scheduler ?? realScheduler
+    this.verifier = components.verifier ?? peerIdVerifier()
+    this.random = components.random ?? Math.random
+    this.probeIntervalMs = init.probeIntervalMs ?? 1000
+    this.probeTimeoutMs = Math.min(init.probeTimeoutMs ?? 500, this.probeIntervalMs)
+    this.indirectProbes = init.indirectProbes ?? 3
+    this.suspicionTimeoutMs = init.suspicionTimeoutMs ?? 5000
+    this.deadRetentionMs = init.deadRetentionMs ?? 24 * 60 * 60 * 1000
+    this.maxPiggyback = Math.min(init.maxPiggyback ?? 8, MAX_PIGGYBACK)
+    this.gossipIntervalMs = init.gossipIntervalMs ?? 200
+    this.gossipFanout = init.gossipFanout ?? 3
+    this.syncIntervalMs = init.syncIntervalMs ?? 10_000
+    this.dissemination = new Dissemination(init.retransmitMult ?? 4)
+    const { id, addrs, meta } = init.self
+    // Signed in start(): signing may be asynchronous.
+    this.self = {
+      update: { id, incarnation: 0, status: MemberStatus.ALIVE, addrs: [...addrs], meta: metaEntries(meta), signature: new Uint8Array(0), version: 0 },
+      changedAt: this.now()
+    }
+  }
+
+  get id (): string {
+    return this.self.update.id
+  }
+
+  private now (): number {
+    return this.components.clock?.now() ?? this.scheduler.now()
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.left = false
+    await this.resignSelf(this.self.update.incarnation)
+    this.running = true
+    // Random phases keep members from probing in lockstep.
+    this.every(this.probeIntervalMs, () => { void this.probeRound() })
+    this.every(this.gossipIntervalMs, () => { this.gossipRound() })
+    this.every(this.syncIntervalMs, () => { void this.syncRound() })
+  }
+
+  async stop (): Promise<void> {
+    this.running = false
+    for (const t of this.timers) this.scheduler.clearTimeout(t)
+    this.timers.clear()
+    for (const e of this.table.values()) e.suspicionTimer = undefined
+    this.dissemination.clear()
+  }
+
+  private every (ms: number, fn: () => void): void {
+    const schedule = (delay: number): void => {
+      const t = this.scheduler.setTimeout(() => {
+        this.timers.delete(t)
+        if (!this.running) return
+        schedule(ms)
+        fn()
+      }, delay)
+      this.timers.add(t)
+    }
+    schedule(Math.floor(this.random() * ms))
+  }
+
+  private after (ms: number, fn: () => void): unknown {
+    const t = this.scheduler.setTimeout(() => { this.timers.delete(t); if (this.running) fn() }, ms)
+    this.timers.add(t)
+    return t
+  }
+
+  private cancel (t: unknown): void {
+    if (t == null) return
+    this.scheduler.clearTimeout(t)
+    this.timers.delete(t)
+  }
+
+  /** Contacts the seeds in turn and pulls (and pushes) full state; resolves once one of them answered */
+  async join (seeds: string[], options: AbortOptions = {}): Promise<number> {
+    if (!this.running) throw new NotRunningError('start() the member before joining')
+    const failures: string[] = []
+    let joined = 0
+    for (const seed of seeds) {
+      if (seed === this.id) continue
+      try {
+        await this.syncWith(seed, options)
+        joined++
+      } catch (err: any) {
+        options.signal?.throwIfAborted()
+        failures.push(`${seed}: ${err.name}: ${err.message}`)
+      }
+    }
+    if (joined === 0 && seeds.some(s => s !== this.id)) throw new JoinError(`no seed answered: ${failures.join('; ')}`)
+    this.dissemination.enqueue(this.self.update)
+    return joined
+  }
+
+  /** Every member known, self included, sorted by id */
+  members (): MemberRecord[] {
+    return [this.self, ...this.table.values()]
+      .map(e => toMemberRecord(e.update, e.changedAt))
+      .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  }
+
+  get (id: string): MemberRecord | undefined {
+    const e = id === this.id ? this.self : this.table.get(id)
+    return e == null ? undefined : toMemberRecord(e.update, e.changedAt)
+  }
+
+  /** Announces new addresses or meta under a new incarnation */
+  async updateSelf (change: { addrs?: string[], meta?: Record<string, string> }): Promise<void> {
+    const u = this.self.update
+    if (change.addrs != null) u.addrs = [...change.addrs]
+    if (change.meta != null) u.meta = metaEntries(change.meta)
+    await this.resignSelf(u.incarnation + 1)
+  }
+
+  /** Says goodbye: a signed `left` record, pushed to a few members before stopping */
+  async leave (options: AbortOptions = {}): Promise<void> {
+    if (!this.running) return
+    const previous = stateOf(this.self.update.status)
+    const u = { ...this.self.update, status: MemberStatus.LEFT, version: ++this.lamport }
+    u.signature = new Uint8Array(await this.components.signer.sign(signingPayload(u)))
+    this.self = { update: u, changedAt: this.now() }
+    this.left = true
+    this.emitChange(u, previous)
+    this.dissemination.clear()
+    const peers = this.pick(this.gossipFanout + 1, () => true)
+    await Promise.allSettled(peers.map(async p => {
+      await this.send(p, { kind: SwimKind.PING, target: '', timeoutMs: 0, lamport: this.lamport, updates: [u] }, this.probeTimeoutMs, options)
+    }))
+    await this.stop()
+  }
+
+  /** What this member holds, for anti-entropy */
+  digest (): DigestEntry[] {
+    return this.sorted().map(digestEntry)
+  }
+
+  /** Validates, verifies and applies records from `from` (a sync peer); returns how many changed our view */
+  async mergeRecords (from: string, records: MemberUpdate[]): Promise<number> {
+    let changed = 0
+    for (const r of records) {
+      if (await this.apply(from, r)) changed++
+    }
+    return changed
+  }
+
+  /** One anti-entropy round with `peer` */
+  async syncWith (peer: string, options: AbortOptions = {}): Promise<{ received: number, pushed: number }> {
+    return await syncWith(this.syncStore, peer, async (req, opts) => {
+      const res = await this.race(this.components.transport.sync(peer, req, opts), opts)
+      if (res.error !== '') throw new RemoteMembershipError(res.error, res.message)
+      this.observe(res.lamport)
+      return res
+    }, () => this.lamport, options)
+  }
+
+  async handle (from: string, req: SwimRequest, options: AbortOptions = {}): Promise<SwimResponse> {
+    if (!this.running) return this.refusal(new NotRunningError('this member is not running'))
+    if (req.updates.length > MAX_PIGGYBACK) return this.refusal(new InvalidRequestError(`at most ${MAX_PIGGYBACK} updates per message`))
+    this.observe(req.lamport)
+    await this.mergeRecords(from, req.updates)
+    let ack = true
+    if (req.kind === SwimKind.PING_REQ) {
+      if (req.target === '' || req.target === from) return this.refusal(new InvalidRequestError('ping-req needs a target other than the caller'))
+      const timeoutMs = Math.min(req.timeoutMs > 0 ? req.timeoutMs : this.probeTimeoutMs, this.probeIntervalMs)
+      ack = req.target === this.id || await this.ping(req.target, timeoutMs, options)
+    }
+    return { ack, lamport: this.lamport, updates: this.piggyback(), error: '', message: '' }
+  }
+
+  async handleSync (from: string, req: SyncRequest): Promise<SyncResponse> {
+    if (!this.running) return { records: [], want: [], coveredTo: '', lamport: this.lamport, error: 'NotRunningError', message: 'this member is not running' }
+    this.observe(req.lamport)
+    try {
+      return await answerSync(this.syncStore, from, req, this.lamport)
+    } catch (err: any) {
+      this.log('sync from %s refused - %s', from, err.message)
+      return { records: [], want: [], coveredTo: '', lamport: this.lamport, error: err.name, message: err.message }
+    }
+  }
+
+  private readonly syncStore: SyncStore = {
+    sorted: () => this.sorted(),
+    merge: async (from, records) => await this.mergeRecords(from, records)
+  }
+
+  private sorted (): MemberUpdate[] {
+    return [this.self.update, ...[...this.table.values()].map(e => e.update)]
+      .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  }
+
+  private refusal (err: Error): SwimResponse {
+    return { ack: false, lamport: this.lamport, updates: [], error: err.name, message: err.message }
+  }
+
+  /** Lamport receive rule */
+  private observe (remote: number): void {
+    this.lamport = Math.max(this.lamport, remote) + 1
+  }
+
+  private liveCount (): number {
+    let n = 1
+    for (const e of this.table.values()) if (isLive(stateOf(e.update.status))) n++
+    return n
+  }
+
+  private piggyback (): MemberUpdate[] {
+    return this.dissemination.select(this.maxPiggyback, this.liveCount())
+  }
+
+  // ---- failure detection
+
+  private nextTarget (): string | undefined {
+    for (let tries = 0; tries <= this.probeOrder.length; tries++) {
+      if (this.probeIndex >= this.probeOrder.length) {
+        this.probeOrder = this.shuffle([...this.table.values()].filter(e => isLive(stateOf(e.update.status))).map(e => e.update.id))
+        this.probeIndex = 0
+        if (this.probeOrder.length === 0) return undefined
+      }
+      const id = this.probeOrder[this.probeIndex++]
+      const e = this.table.get(id)
+      if (e != null && isLive(stateOf(e.update.status))) return id
+    }
+    return undefined
+  }
+
+  private async probeRound (): Promise<void> {
+    this.collectGarbage()
+    const target = this.nextTarget()
+    if (target == null) return
+    const incarnation = this.table.get(target)?.update.incarnation
+    if (await this.ping(target, this.probeTimeoutMs)) return
+    if (!this.running) return
+    // No ack in time: ask k others to probe it, and try once more ourselves (a lost packet is the usual cause).
+    const remaining = Math.max(1, this.probeIntervalMs - this.probeTimeoutMs)
+    const relays = this.pick(this.indirectProbes, id => id !== target && stateOf(this.table.get(id)!.update.status) === 'alive')
+    const attempts = [
+      this.ping(target, remaining),
+      ...relays.map(async relay => {
+        try {
+          const res = await this.send(relay, { kind: SwimKind.PING_REQ, target, timeoutMs: Math.floor(remaining * 0.8), lamport: this.lamport, updates: this.piggyback() }, remaining)
+          return res.ack
+        } catch {
+          return false
+        }
+      })
+    ]
+    const acked = await new Promise<boolean>(resolve => {
+      let pending = attempts.length
+      for (const a of attempts) {
+        void a.then(ok => { if (ok) resolve(true); else if (--pending === 0) resolve(false) })
+      }
+    })
+    if (acked || !this.running) return
+    const e = this.table.get(target)
+    if (e == null || e.update.incarnation !== incarnation || stateOf(e.update.status) !== 'alive') return
+    this.log('%s did not answer direct or indirect probes - suspect', target)
+    this.adopt({ ...e.update, status: MemberStatus.SUSPECT, version: ++this.lamport })
+  }
+
+  private async ping (target: string, timeoutMs: number, options: AbortOptions = {}): Promise<boolean> {
+    try {
+      const res = await this.send(target, { kind: SwimKind.PING, target: '', timeoutMs: 0, lamport: this.lamport, updates: this.piggyback() }, timeoutMs, options)
+      return res.ack
+    } catch {
+      return false
+    }
+  }
+
+  /** One swim exchange under our own timer, so that virtual time governs timeouts in the harness too */
+  private async send (to: string, req: SwimRequest, timeoutMs: number, options: AbortOptions = {}): Promise<SwimResponse> {
+    const controller = new AbortController()
+    const signal = options.signal != null ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
+    const timer = this.scheduler.setTimeout(() => { controller.abort(new Error(`probe of ${to} timed out`)) }, timeoutMs)
+    try {
+      const res = await this.race(this.components.transport.probe(to, req, { signal }), { signal })
+      if (res.error !== '') throw new RemoteMembershipError(res.error, res.message)
+      this.observe(res.lamport)
+      await this.mergeRecords(to, res.updates)
+      return res
+    } finally {
+      this.scheduler.clearTimeout(timer)
+    }
+  }
+
+  /** Settles with the signal's reason when it aborts, even if the transport does not listen to it */
+  private async race<T> (p: Promise<T>, options: AbortOptions): Promise<T> {
+    const signal = options.signal
+    if (signal == null) return await p
+    signal.throwIfAborted()
+    let onAbort!: () => void
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      return await Promise.race([p, aborted])
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private onSuspicionTimeout (id: string, incarnation: number): void {
+    const e = this.table.get(id)
+    if (e == null || stateOf(e.update.status) !== 'suspect' || e.update.incarnation !== incarnation) return
+    this.log('%s stayed suspect for %d ms - dead', id, this.suspicionTimeoutMs)
+    this.adopt({ ...e.update, status: MemberStatus.DEAD, version: ++this.lamport })
+  }
+
+  private collectGarbage (): void {
+    const horizon = this.now() - this.deadRetentionMs
+    for (const [id, e] of this.table) {
+      if (!isLive(stateOf(e.update.status)) && e.changedAt < horizon) this.table.delete(id)
+    }
+  }
+
+  // ---- dissemination
+
+  private gossipRound (): void {
+    if (this.dissemination.size === 0) return
+    for (const peer of this.pick(this.gossipFanout, () => true)) {
+      const updates = this.piggyback()
+      if (updates.length === 0) break
+      void this.send(peer, { kind: SwimKind.PING, target: '', timeoutMs: 0, lamport: this.lamport, updates }, this.probeTimeoutMs).catch(() => {})
+    }
+  }
+
+  private async syncRound (): Promise<void> {
+    if (this.syncing) return
+    const [peer] = this.pick(1, () => true)
+    if (peer == null) return
+    this.syncing = true
+    try {
+      await this.syncWith(peer)
+    } catch (err: any) {
+      this.log('anti-entropy with %s failed - %s', peer, err.message)
+    } finally {
+      this.syncing = false
+    }
+  }
+
+  /** Up to n distinct random live members (self excluded) that pass `filter` */
+  private pick (n: number, filter: (id: string) => boolean): string[] {
+    const live = [...this.table.values()].filter(e => isLive(stateOf(e.update.status)) && filter(e.update.id)).map(e => e.update.id)
+    const out: string[] = []
+    for (let i = 0; i < n && live.length > 0; i++) {
+      const j = Math.floor(this.random() * live.length)
+      out.push(live[j])
+      live[j] = live[live.length - 1]
+      live.pop()
+    }
+    return out
+  }
+
+  private shuffle<T> (a: T[]): T[] {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1))
+      ;[a[i], a[j]] = [a[j], a[i]]
+    }
+    return a
+  }
+
+  // ---- state
+
+  /** Validates, verifies and applies one record; true when it changed our view */
+  private async apply (from: string, u: MemberUpdate): Promise<boolean> {
+    try {
+      validateRecord(u)
+    } catch (err: any) {
+      this.log('dropped a record from %s - %s', from, err.message)
+      return false
+    }
+    if (u.id === this.id) return await this.onOwnRecord(u)
+    const current = this.table.get(u.id)
+    if (current != null && compareRecords(ordered(u), ordered(current.update)) <= 0) return false
+    const known = current != null && sameSignedBody(current.update, u)
+    if (!known && !(await this.verifier.verify(u.id, signingPayload(u), u.signature))) {
+      this.log.error('refused a record of %s from %s - %s', u.id, from, new InvalidRecordError('signature does not verify').message)
+      return false
+    }
+    // Another record may have landed while the signature was checked.
+    const now = this.table.get(u.id)
+    if (now != null && compareRecords(ordered(u), ordered(now.update)) <= 0) return false
+    this.lamport = Math.max(this.lamport, u.version)
+    this.adopt(u)
+    return true
+  }
+
+  /** Others' news about us: anything at or above our incarnation that is not our own record gets refuted */
+  private async onOwnRecord (u: MemberUpdate): Promise<boolean> {
+    if (this.left || !this.running) return false
+    const mine = this.self.update
+    if (sameSignedBody(mine, u) && u.status === mine.status) return false
+    if (u.incarnation < mine.incarnation) return false
+    this.log('refuting %s about ourselves at incarnation %d', stateOf(u.status), u.incarnation)
+    await this.resignSelf(Math.max(mine.incarnation, u.incarnation) + 1)
+    return true
+  }
+
+  private async resignSelf (incarnation: number): Promise<void> {
+    const previous = this.self.update.status
+    const u: MemberUpdate = { ...this.self.update, incarnation, status: MemberStatus.ALIVE, version: ++this.lamport }
+    u.signature = new Uint8Array(await this.components.signer.sign(signingPayload(u)))
+    // Concurrent refutations: the highest incarnation wins.
+    if (u.incarnation < this.self.update.incarnation) return
+    this.self = { update: u, changedAt: this.now() }
+    this.dissemination.enqueue(u)
+    this.emitChange(u, stateOf(previous))
+  }
+
+  /** Stores a record that beat ours, keeps the suspicion timer in step with it and spreads it */
+  private adopt (u: MemberUpdate): void {
+    const current = this.table.get(u.id)
+    const entry: Entry = { update: u, changedAt: this.now() }
+    const state = stateOf(u.status)
+    if (state === 'suspect' && current?.suspicionTimer != null && current.update.incarnation === u.incarnation) {
+      entry.suspicionTimer = current.suspicionTimer
+    } else {
+      this.cancel(current?.suspicionTimer)
+      if (state === 'suspect') entry.suspicionTimer = this.after(this.suspicionTimeoutMs, () => { this.onSuspicionTimeout(u.id, u.incarnation) })
+    }
+    this.table.set(u.id, entry)
+    if (current == null && isLive(state)) {
+      // New members join the probe order at a random place, as in the SWIM paper.
+      this.probeOrder.splice(this.probeIndex + Math.floor(this.random() * (this.probeOrder.length - this.probeIndex + 1)), 0, u.id)
+    }
+    this.dissemination.enqueue(u)
+    this.emitChange(u, current == null ? undefined : stateOf(current.update.status))
+  }
+
+  private emitChange (u: MemberUpdate, previous: MemberState | undefined): void {
+    this.safeDispatchEvent('member:change', { detail: { member: toMemberRecord(u, this.now()), previous } })
+  }
+}
