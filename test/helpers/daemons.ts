@@ -74,7 +74,7 @@ export interface RunningDaemon {
 }
 
 /** Starts `collective-p2p daemon` as a separate process and waits until its control socket answers */
-export async function startDaemon (cleanup: Cleanup, dir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningDaemon> {
+export async function startDaemon (cleanup: Cleanup, dir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<RunningDaemon> {
   const socket = join(dir, 'control.sock')
   let out = ''
   const proc = cleanup.track(spawn(process.execPath, [BIN, 'daemon', '--config', join(dir, 'config.yaml'), ...extraArgs], {
@@ -85,7 +85,7 @@ export async function startDaemon (cleanup: Cleanup, dir: string, extraArgs: str
   const status = await waitFor(`daemon in ${dir}`, async () => {
     if (proc.exitCode != null) throw new Error(`daemon exited with ${proc.exitCode}: ${out}`)
     return await call(socket, 'status')
-  }, 20_000)
+  }, timeoutMs).catch(err => { throw new Error(`${err.message as string}\ndaemon output:\n${out}`) })
   return {
     proc,
     dir,
