@@ -25,6 +25,8 @@ import type { Logger as OperatorLogger, LogFields } from '../logging/logger.js'
 import type { RegistrationStatus } from '../node-registry/reporter.js'
 import { daemonHealth } from './health.js'
 import { Federation } from '../federation/federation.js'
+import { ResilientChunkTransport } from '../transfer/resilient.js'
+import type { ChunkTransport } from '../transfer/types.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { CollectiveMetrics } from '../metrics/metrics.js'
@@ -99,6 +101,7 @@ export class Daemon {
   store?: ChunkStore
   files?: FileService
   federation?: Federation
+  chunks?: ResilientChunkTransport
   readonly startedAt = Date.now()
   readonly metrics: CollectiveMetrics = createMetrics({ collectDefault: true })
   metricsServer?: MetricsServer
@@ -332,6 +335,29 @@ export class Daemon {
     for (const [state, n] of Object.entries(counts)) this.metrics.members.set({ state }, n)
   }
 
+  /** Retries with backoff and a circuit breaker per peer around the chunk client, counted in the metrics */
+  private resilient (transport: ChunkTransport): ResilientChunkTransport {
+    const roleOf = (peer: string): string => this.identities.get(peer)?.role === 'coordinator' ? 'coordinator' : 'node'
+    const log = this.oplog.child('resilience')
+    const r: ResilientChunkTransport = new ResilientChunkTransport({
+      transport,
+      onRetry: () => { this.metrics.retries.inc() },
+      onBreakerChange: (peer, from, to) => {
+        const peer_role = roleOf(peer)
+        if (to === 'open') {
+          this.metrics.circuitBreakerOpens.inc({ peer_role })
+          if (from === 'closed') log.warn('circuit breaker open: node keeps failing, traffic goes elsewhere', { peerId: peer })
+        } else if (to === 'closed') {
+          log.info('circuit breaker closed: node answers again', { peerId: peer })
+        }
+        const counts: Record<string, number> = { open: 0, half_open: 0 }
+        for (const b of r.breakers.snapshot()) if (roleOf(b.peer) === peer_role) counts[b.state]++
+        for (const [state, n] of Object.entries(counts)) this.metrics.circuitBreakers.set({ peer_role, state }, n)
+      }
+    })
+    return r
+  }
+
   private async startCoordinator ({ host, identity, ...peer }: PeerParts): Promise<void> {
     const { storage } = this.config
     const registry = this.registry = await this.startPart(new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger }, {
@@ -339,11 +365,13 @@ export class Daemon {
       onRefused: ({ peerId, name, reason, message }) => { this.oplog.child('node-registry').warn('node refused', { node: name ?? peerId, reason, message }) }
     }))
     const federation = await this.startFederation({ host, identity, ...peer }, this.config.federation.bootstrap, () => registry.list())
-    const chunks = await this.startPart(new ChunkClient({ host, logger: this.logger }))
+    const client = await this.startPart(new ChunkClient({ host, logger: this.logger }))
+    const chunks = this.chunks = this.resilient(client)
     const fileComponents: FileServiceComponents = {
       chunks,
-      // Other members' nodes are placement candidates too: replicas spread across households.
-      nodes: () => federation.directory.nodes(),
+      // Other members' nodes are placement candidates too: replicas spread across households. A node whose
+      // breaker is open is only a last resort, like one that missed heartbeats.
+      nodes: () => federation.directory.nodes().map(n => n.state === 'alive' && chunks.isOpen(n.peerId) ? { ...n, state: 'suspect' } : n),
       logger: this.logger,
       onFailover: () => { this.metrics.failovers.inc() },
       onBadReplica: (cid, peerId) => {
@@ -490,6 +518,7 @@ export class Daemon {
       registration: this.reporter?.status,
       replication: this.files?.replication,
       refusals: this.refusals,
+      circuitBreakers: this.chunks?.breakers.snapshot(),
       metrics: this.metricsUrl()
     }
   }
