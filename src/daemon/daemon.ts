@@ -26,6 +26,7 @@ import type { RegistrationStatus } from '../node-registry/reporter.js'
 import { daemonHealth } from './health.js'
 import { Federation } from '../federation/federation.js'
 import { ResilientChunkTransport } from '../transfer/resilient.js'
+import { PeerPerformance } from '../placement/performance.js'
 import type { ChunkTransport } from '../transfer/types.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 import type { PrivateKey } from '@libp2p/interface'
@@ -102,6 +103,8 @@ export class Daemon {
   files?: FileService
   federation?: Federation
   chunks?: ResilientChunkTransport
+  /** What each storage node delivered lately, measured on real transfers; placement ranks nodes by it */
+  readonly performance = new PeerPerformance()
   readonly startedAt = Date.now()
   readonly metrics: CollectiveMetrics = createMetrics({ collectDefault: true })
   metricsServer?: MetricsServer
@@ -341,6 +344,7 @@ export class Daemon {
     const log = this.oplog.child('resilience')
     const r: ResilientChunkTransport = new ResilientChunkTransport({
       transport,
+      performance: this.performance,
       onRetry: () => { this.metrics.retries.inc() },
       onBreakerChange: (peer, from, to) => {
         const peer_role = roleOf(peer)

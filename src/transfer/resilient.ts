@@ -2,6 +2,7 @@ import { backoffDelay, sleep } from '../util/backoff.js'
 import { CircuitBreakers } from '../net/circuit-breaker.js'
 import type { CircuitBreakersInit } from '../net/circuit-breaker.js'
 import type { ChunkTransport } from './types.js'
+import type { PeerPerformance } from '../placement/performance.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -24,6 +25,8 @@ export interface ResilientTransportInit extends Omit<CircuitBreakersInit, 'onSta
 
 export interface ResilientTransportComponents {
   transport: ChunkTransport
+  /** Fed with the duration and size of every successful exchange (placement ranks nodes by it) */
+  performance?: PeerPerformance
   onRetry?: (op: string, peer: string, error: Error) => void
   onBreakerChange?: CircuitBreakersInit['onStateChange']
 }
@@ -50,15 +53,15 @@ export class ResilientChunkTransport implements ChunkTransport {
   }
 
   async put (peer: PeerId, cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
-    await this.call('put', peer, options, async () => { await this.components.transport.put(peer, cid, bytes, options) })
+    await this.call('put', peer, options, async () => { await this.components.transport.put(peer, cid, bytes, options) }, () => bytes.byteLength)
   }
 
   async get (peer: PeerId, cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
-    return await this.call('get', peer, options, async () => await this.components.transport.get(peer, cid, options))
+    return await this.call('get', peer, options, async () => await this.components.transport.get(peer, cid, options), got => got.byteLength)
   }
 
   async delete (peer: PeerId, cid: CID, options: AbortOptions = {}): Promise<void> {
-    await this.call('delete', peer, options, async () => { await this.components.transport.delete(peer, cid, options) })
+    await this.call('delete', peer, options, async () => { await this.components.transport.delete(peer, cid, options) }, () => 0)
   }
 
   /** True while calls to this node are being refused: placement should look elsewhere */
@@ -66,13 +69,15 @@ export class ResilientChunkTransport implements ChunkTransport {
     return this.breakers.state(peer) === 'open'
   }
 
-  private async call<T> (op: string, peerId: PeerId, options: AbortOptions, fn: () => Promise<T>): Promise<T> {
+  private async call<T> (op: string, peerId: PeerId, options: AbortOptions, fn: () => Promise<T>, size: (result: T) => number): Promise<T> {
     const peer = peerId.toString()
     for (let attempt = 0; ; attempt++) {
       this.breakers.acquire(peer)
+      const started = performance.now()
       try {
         const result = await fn()
         this.breakers.success(peer)
+        this.components.performance?.record(peer, size(result), performance.now() - started)
         return result
       } catch (err: any) {
         if (options.signal?.aborted === true) {

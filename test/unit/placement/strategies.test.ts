@@ -82,7 +82,7 @@ describe('placement strategies', () => {
       simulate(strategy, nodes, Math.floor(0.6 * 180 * GB / (2 * 4 * 1024 * 1024)), 4 * 1024 * 1024, 2, 'home', performance)
       const fills = nodes.map(n => n.usedBytes / n.capacityBytes)
       const ratio = Math.max(...fills) / Math.min(...fills)
-      console.log(`# ${strategy}: fill ratios ${fills.map(f => f.toFixed(2)).join(' ')}, max/min ${ratio.toFixed(2)}`)
+      console.log(`${strategy}: fill ratios ${fills.map(f => f.toFixed(2)).join(' ')}, max/min ${ratio.toFixed(2)}`)
       assert.ok(ratio <= 1.5, `${strategy}: fill ratios ${fills.map(f => f.toFixed(2)).join(' ')} (max/min ${ratio.toFixed(2)})`)
     })
   }
