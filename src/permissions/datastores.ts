@@ -229,6 +229,14 @@ export class DataStoreRegistry {
    * @throws PermissionDeniedError, InvalidGrantError, InvalidSubjectError, InvalidRightsError, NoSuchDataStoreError
    */
   grant (caller: Caller, options: GrantOptions, now = this.now()): Grant {
+    return this.grantAs(principalOf(caller), options, now)
+  }
+
+  /**
+   * grant, made by a principal rather than a connected caller: for invites, whose creator's authority is checked
+   * again here when a guest redeems. Never pass a principal a peer sent over the wire.
+   */
+  grantAs (grantor: string, options: GrantOptions, now = this.now()): Grant {
     const path = normalizePath(options.path)
     const subject = parseSubject(options.subject)
     const mask = toMask(options.rights)
@@ -237,7 +245,6 @@ export class DataStoreRegistry {
     if (expires != null && (!Number.isSafeInteger(expires) || expires <= now)) {
       throw new InvalidGrantError(`expiry ${expires != null && Number.isFinite(expires) ? new Date(expires).toISOString() : String(expires)} is not in the future`)
     }
-    const grantor = principalOf(caller)
 
     return this.db.transaction(() => {
       const ds = this.datastoreOf(path)

@@ -184,6 +184,12 @@ export class GuestNameTakenError extends InviteError {
   override name = 'GuestNameTakenError'
 }
 
+/** A redemption that cannot be certified: a peer ID that is not Ed25519, a name that is not a DNS label */
+export class InvalidRedemptionError extends InviteError {
+  static override name = 'InvalidRedemptionError'
+  override name = 'InvalidRedemptionError'
+}
+
 /** Base of every revocation refusal */
 export class RevocationError extends PermissionError {
   static override name = 'RevocationError'
