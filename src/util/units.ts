@@ -49,3 +49,36 @@ export function parseDuration (input: string): number {
   if (s.length === 0 || matched !== s.length) throw new InvalidDurationError(`invalid duration "${input}" (examples: 90m, 36h, 7d)`)
   return total
 }
+
+export class InvalidTimestampError extends Error {
+  static name = 'InvalidTimestampError'
+  name = 'InvalidTimestampError'
+}
+
+// A zone is required on date-times: `--until 2026-12-24T00:00` would otherwise mean different instants on the
+// machine that typed it and the coordinator that enforces it
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/
+
+/** Parses an ISO 8601 instant, "2026-12-24T00:00Z" or "2026-12-24" (midnight UTC), into Unix milliseconds */
+export function parseTimestamp (input: string): number {
+  const text = input.trim()
+  const m = TIMESTAMP.exec(text)
+  const ms = m == null ? Number.NaN : Date.parse(m[4] == null ? `${text}T00:00Z` : text)
+  // Date.parse rolls 2026-02-30 over into March; a date that does not survive the round trip is a typo
+  const day = new Date(Number.isNaN(ms) ? 0 : ms + (m?.[7] == null || m[7] === 'Z' ? 0 : offsetMs(m[7])))
+  if (m == null || Number.isNaN(ms) || day.getUTCFullYear() !== Number(m[1]) || day.getUTCMonth() + 1 !== Number(m[2]) || day.getUTCDate() !== Number(m[3])) {
+    throw new InvalidTimestampError(`invalid time "${input}" (examples: 2026-12-24T00:00Z, 2026-12-24T08:30+01:00, 2026-12-24)`)
+  }
+  return ms
+}
+
+function offsetMs (zone: string): number {
+  const sign = zone.startsWith('-') ? -1 : 1
+  return sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000
+}
+
+/** `--for 7d` or `--until 2026-12-24T00:00Z`: a duration from `now`, or an instant. Returns Unix milliseconds */
+export function parseExpiry (input: string, now = Date.now()): number {
+  const text = input.trim()
+  return /^\d{4}-/.test(text) ? parseTimestamp(text) : now + parseDuration(text)
+}

@@ -1,0 +1,82 @@
+import { MetaOp, MetaStatus } from '../gen/meta.js'
+import type { ProtocolLimits } from '../net/rpc.js'
+import type { Right } from './rights.js'
+
+/** Spec: protocols/meta.md */
+export const META_PROTOCOL = '/collective/meta/1.0.0'
+
+export interface MetaProtocolLimits extends ProtocolLimits {
+  /** Largest response frame: an OPEN_READ page with its locations and capabilities */
+  maxResponseBytes: number
+  maxInboundStreams: number
+  /** Entries per LS page, chunks per OPEN_READ page */
+  lsPageSize: number
+  readPageChunks: number
+}
+
+export const META_PROTOCOL_LIMITS: MetaProtocolLimits = {
+  maxMessageBytes: 64 * 1024,
+  maxResponseBytes: 4 * 1024 * 1024,
+  // answered from SQLite at the owner, plus one hop when forwarded
+  timeoutMs: 10_000,
+  maxInboundStreams: 32,
+  lsPageSize: 1000,
+  readPageChunks: 4096
+}
+
+/**
+ * The right each operation needs at its `path` (MV also needs `write` at its destination; COMMIT_WRITE repeats
+ * BEGIN_WRITE's check). Undefined: decided otherwise (see meta.md): ownership, the write's own caller, the code.
+ */
+export const REQUIRED_RIGHT: Readonly<Partial<Record<MetaOp, Right>>> = Object.freeze({
+  [MetaOp.MKDIR]: 'write',
+  [MetaOp.LS]: 'read',
+  [MetaOp.STAT]: 'read',
+  [MetaOp.RM]: 'delete',
+  [MetaOp.MV]: 'delete',
+  [MetaOp.OPEN_READ]: 'read',
+  [MetaOp.BEGIN_WRITE]: 'write',
+  [MetaOp.COMMIT_WRITE]: 'write',
+  [MetaOp.GRANT]: 'share',
+  [MetaOp.REVOKE]: 'share'
+})
+
+// Keyed by the stable error names of meta.md; anything unlisted is the coordinator's own failure
+const STATUS_BY_ERROR: Readonly<Record<string, MetaStatus>> = Object.freeze({
+  PermissionDeniedError: MetaStatus.DENIED,
+  OperationNotAllowedError: MetaStatus.DENIED,
+  UnknownPeerError: MetaStatus.DENIED,
+  NotFoundError: MetaStatus.NOT_FOUND,
+  NoSuchDataStoreError: MetaStatus.NOT_FOUND,
+  NoSuchGrantError: MetaStatus.NOT_FOUND,
+  UnknownInviteError: MetaStatus.NOT_FOUND,
+  UnknownWriteError: MetaStatus.NOT_FOUND,
+  InvalidPathError: MetaStatus.INVALID,
+  NotADirectoryError: MetaStatus.INVALID,
+  IsADirectoryError: MetaStatus.INVALID,
+  InvalidManifestError: MetaStatus.INVALID,
+  InvalidAttributeError: MetaStatus.INVALID,
+  InvalidCidError: MetaStatus.INVALID,
+  InvalidRightsError: MetaStatus.INVALID,
+  InvalidSubjectError: MetaStatus.INVALID,
+  InvalidGrantError: MetaStatus.INVALID,
+  InvalidDataStoreError: MetaStatus.INVALID,
+  InvalidJoinStringError: MetaStatus.INVALID,
+  InvalidRedemptionError: MetaStatus.INVALID,
+  InvalidMetaRequestError: MetaStatus.INVALID,
+  AlreadyExistsError: MetaStatus.CONFLICT,
+  NotEmptyError: MetaStatus.CONFLICT,
+  DataStoreExistsError: MetaStatus.CONFLICT,
+  NestedDataStoreError: MetaStatus.CONFLICT,
+  InviteExpiredError: MetaStatus.CONFLICT,
+  InviteExhaustedError: MetaStatus.CONFLICT,
+  InviteRevokedError: MetaStatus.CONFLICT,
+  GuestNameTakenError: MetaStatus.CONFLICT,
+  ConcurrentWriteError: MetaStatus.CONFLICT,
+  TooManyWritesError: MetaStatus.CONFLICT
+})
+
+/** The response status for a failure, by its stable name (meta.md, "Statuses and error names") */
+export function metaStatusOf (err: { name?: string }): MetaStatus {
+  return STATUS_BY_ERROR[err?.name ?? ''] ?? MetaStatus.ERROR
+}
