@@ -9,11 +9,12 @@ import { upCommand } from './commands/up.js'
 import { fileCommands } from './commands/files.js'
 import { dfCommand } from './commands/df.js'
 import { membersCommand, resolveCommand } from './commands/members.js'
+import { accessCommands } from './commands/access.js'
 import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
-  ...fileCommands, dfCommand,
+  ...fileCommands, dfCommand, ...accessCommands,
   caInit, memberInit, certIssue, certShow
 ]
 

@@ -53,6 +53,11 @@ export class ControlServer {
     this.handlers.set(method, handler)
   }
 
+  /** The handler registered for `method`, so a later component can wrap it (route some calls elsewhere) */
+  handler (method: string): ControlHandler | undefined {
+    return this.handlers.get(method)
+  }
+
   async start (): Promise<void> {
     await mkdir(dirname(this.init.path), { recursive: true, mode: 0o700 })
     await this.clearStaleSocket()

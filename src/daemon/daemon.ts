@@ -27,6 +27,11 @@ import { daemonHealth } from './health.js'
 import { Federation } from '../federation/federation.js'
 import { ResilientChunkTransport } from '../transfer/resilient.js'
 import { PeerPerformance } from '../placement/performance.js'
+import { PermissionsDatabase, DataStoreRegistry } from '../permissions/index.js'
+import { DataStoreDirectory } from '../access/datastores.js'
+import { MetaServer } from '../access/meta-server.js'
+import { MetaClient } from '../access/meta-client.js'
+import { registerAccessMethods } from '../access/control.js'
 import type { ChunkTransport } from '../transfer/types.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 import type { PrivateKey } from '@libp2p/interface'
@@ -395,6 +400,39 @@ export class Daemon {
       gcIntervalMs: storage.gcIntervalMs
     }))
     registerFileMethods(this.control as InstrumentedControlServer, { files: this.files, owner: `${identity.member}@${identity.domain}`, nodes: () => federation.directory.nodes() })
+    await this.startAccess({ host, identity, ...peer }, this.files)
+  }
+
+  /**
+   * DataStores, grants and their enforcement: a coordinator owns DataStores (persistent registry, checked by the
+   * meta server for every remote caller) and every daemon knows the federation's DataStores and routes operations
+   * on other members' ones to their coordinators.
+   */
+  private async startAccess (peer: PeerParts, files?: FileService): Promise<void> {
+    const { host, identity, trustStore, chain } = peer
+    let registry: DataStoreRegistry | undefined
+    let server: MetaServer | undefined
+    if (files != null) {
+      const database = new PermissionsDatabase({ logger: this.logger }, { path: join(this.config.dataDir, 'permissions.db') })
+      await this.startPart({ start: async () => { database.start() }, stop: async () => { database.stop() } })
+      registry = new DataStoreRegistry({ database, logger: this.logger })
+    }
+    const directory = await this.startPart(new DataStoreDirectory({ host, trustStore, chain, identity, registry, logger: this.logger }, { intervalMs: this.config.federation.announceIntervalMs }))
+    if (registry != null && files != null) {
+      server = await this.startPart(new MetaServer({
+        host,
+        identities: this.identities,
+        registry,
+        files,
+        logger: this.logger,
+        onCheck: (right, allowed) => {
+          this.metrics.permissionChecks.inc({ right })
+          if (!allowed) this.metrics.permissionDenials.inc({ right })
+        },
+        onDataStoresChanged: () => { void directory.announce() }
+      }))
+    }
+    registerAccessMethods(this.control as InstrumentedControlServer, { identity, directory, meta: new MetaClient({ host }), registry, server, files })
   }
 
   private async startNode (peer: PeerParts): Promise<void> {

@@ -695,6 +695,22 @@ export class MetadataStore {
       .get() as Usage
   }
 
+  /**
+   * Usage of the subtree at `path` (a DataStore): its files, their logical bytes, and the bytes its chunks take on
+   * the nodes, every copy counted (a chunk shared with files outside the subtree is counted here too).
+   */
+  subtreeUsage (path: string): Pick<Usage, 'files' | 'dirs' | 'bytes' | 'storedBytes'> {
+    const params = subtreeParams(normalizePath(path))
+    return this.stmt<Pick<Usage, 'files' | 'dirs' | 'bytes' | 'storedBytes'>>(`
+      SELECT
+        (SELECT count(*) FROM entry e WHERE ${SUBTREE} AND e.type = 'file') AS files,
+        (SELECT count(*) FROM entry e WHERE ${SUBTREE} AND e.type = 'dir') AS dirs,
+        (SELECT coalesce(sum(e.size), 0) FROM entry e WHERE ${SUBTREE} AND e.type = 'file') AS bytes,
+        (SELECT coalesce(sum(c.size), 0) FROM chunk c JOIN chunk_location l ON l.cid = c.cid
+          WHERE c.cid IN (SELECT m.cid FROM manifest_chunk m JOIN entry e ON e.id = m.entry_id WHERE ${SUBTREE})) AS storedBytes`)
+      .get(params) as Pick<Usage, 'files' | 'dirs' | 'bytes' | 'storedBytes'>
+  }
+
   // --- internals -------------------------------------------------------------------------------------------
 
   private migrate (db: Database.Database): void {

@@ -1,0 +1,89 @@
+import { DataStoreList } from '../gen/announce.js'
+import { normalizePath, isDescendant } from '../metadata/paths.js'
+import { CoordinatorTopic, InvalidAnnouncementError } from '../federation/coordinator-topic.js'
+import { principalOf, STRATEGIES } from '../permissions/index.js'
+import type { CoordinatorTopicComponents } from '../federation/coordinator-topic.js'
+import type { DataStore, DataStoreRegistry, Strategy } from '../permissions/index.js'
+import type { VerifiedIdentity } from '../identity/index.js'
+
+/** Spec: protocols/announce.md */
+export const DATASTORES_TOPIC = '/collective/datastores/1'
+const MAX_ANNOUNCED_DATASTORES = 1024
+
+/** A DataStore of the federation and where its owning coordinator is */
+export interface KnownDataStore extends DataStore {
+  /** Peer ID of the coordinator that owns it (the single writer of its metadata) */
+  coordinator: string
+  /** Owned by this daemon */
+  local: boolean
+}
+
+export interface DataStoreDirectoryComponents extends CoordinatorTopicComponents {
+  /** The DataStores this coordinator owns; absent on daemons that own none */
+  registry?: DataStoreRegistry
+}
+
+export interface DataStoreDirectoryInit {
+  /** How often a coordinator announces its DataStores (default 5 s) */
+  intervalMs?: number
+}
+
+/**
+ * Every DataStore of the federation and its owner: this coordinator's own from its registry, the others' from
+ * their coordinators' announcements. A path belongs to at most one DataStore (they never nest), and every
+ * operation on it is answered by that DataStore's coordinator.
+ */
+export class DataStoreDirectory {
+  private readonly components: DataStoreDirectoryComponents
+  private readonly topic: CoordinatorTopic<DataStore[]>
+
+  constructor (components: DataStoreDirectoryComponents, init: DataStoreDirectoryInit = {}) {
+    this.components = components
+    const registry = components.registry
+    this.topic = new CoordinatorTopic(components, {
+      topic: DATASTORES_TOPIC,
+      intervalMs: init.intervalMs,
+      payload: registry == null
+        ? undefined
+        : () => DataStoreList.encode({ datastores: registry.list().slice(0, MAX_ANNOUNCED_DATASTORES).map(d => ({ path: d.path, owner: d.owner, strategy: d.strategy, replicas: d.replicas, version: d.version })) }),
+      accept: (payload, coordinator) => accept(payload, coordinator)
+    })
+  }
+
+  async start (): Promise<void> {
+    await this.topic.start()
+  }
+
+  async stop (): Promise<void> {
+    await this.topic.stop()
+  }
+
+  /** Tells the federation now, after a DataStore was created or changed */
+  async announce (): Promise<void> {
+    await this.topic.announce()
+  }
+
+  list (): KnownDataStore[] {
+    const self = this.components.identity.peerId
+    const local = (this.components.registry?.list() ?? []).map(d => ({ ...d, coordinator: self, local: true }))
+    const remote = this.topic.current().flatMap(h => h.value.map(d => ({ ...d, coordinator: h.coordinator.peerId, local: false })))
+    const seen = new Set(local.map(d => d.path))
+    return [...local, ...remote.filter(d => !seen.has(d.path))].sort((a, b) => a.path.localeCompare(b.path))
+  }
+
+  /** The DataStore `path` lies in, or undefined for a path in no DataStore (this daemon's private namespace) */
+  find (path: string): KnownDataStore | undefined {
+    const p = normalizePath(path)
+    return this.list().find(d => d.path === p || isDescendant(d.path, p))
+  }
+}
+
+function accept (payload: Uint8Array, coordinator: VerifiedIdentity): DataStore[] {
+  const list = DataStoreList.decode(payload, { limits: { datastores: MAX_ANNOUNCED_DATASTORES } })
+  const principal = principalOf(coordinator)
+  return list.datastores.map(d => {
+    if (d.owner !== principal) throw new InvalidAnnouncementError(`${coordinator.name} announced ${d.path} as owned by ${d.owner}; it speaks only for ${principal}`)
+    if (!(STRATEGIES as readonly string[]).includes(d.strategy)) throw new InvalidAnnouncementError(`${d.path} has unknown strategy ${d.strategy}`)
+    return { path: normalizePath(d.path), owner: d.owner, strategy: d.strategy as Strategy, replicas: d.replicas, createdAtMs: 0, version: d.version }
+  })
+}

@@ -1,0 +1,206 @@
+import { handleRequests } from '../net/rpc.js'
+import { MetaOp, MetaRequest, MetaResponse, MetaStatus } from '../gen/meta.js'
+import { normalizePath } from '../metadata/paths.js'
+import {
+  META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf, parseRights, formatRights, principalOf
+} from '../permissions/index.js'
+import { UnknownPeerError } from '../chunks/protocol.js'
+import type { DataStoreRegistry, DataStore, Grant } from '../permissions/index.js'
+import type { FileService } from '../files/service.js'
+import type { Host } from '../net/host.js'
+import type { PeerIdentities } from '../net/peer-identities.js'
+import type { Entry } from '../metadata/store.js'
+import type { VerifiedIdentity } from '../identity/index.js'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+
+export class NotOwnerError extends Error {
+  static name = 'NotOwnerError'
+  name = 'NotOwnerError'
+}
+
+export class InvalidMetaRequestError extends Error {
+  static name = 'InvalidMetaRequestError'
+  name = 'InvalidMetaRequestError'
+}
+
+export interface MetaServerComponents {
+  host: Host
+  identities: PeerIdentities
+  registry: DataStoreRegistry
+  files: FileService
+  logger: ComponentLogger
+  /** Told about every permission check (metrics): the right, and whether it was allowed */
+  onCheck?: (right: string, allowed: boolean) => void
+  /** Told when a DataStore or its grants changed, so the federation hears at once */
+  onDataStoresChanged?: () => void
+}
+
+type Response = Partial<MetaResponse>
+
+export function toWireEntry (e: Entry): NonNullable<MetaResponse['entry']> {
+  return { path: e.path, type: e.type, mode: e.mode, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, owner: e.owner, version: e.version }
+}
+
+function toWireGrant (g: Grant): NonNullable<MetaResponse['grant']> {
+  return { path: g.path, subject: g.subject, grantor: g.grantor, rights: formatRights(g.rights), expiresAtMs: g.expiresAtMs ?? 0 }
+}
+
+/**
+ * `/collective/meta/1.0.0` on a DataStore's owning coordinator (spec: protocols/meta.md): every metadata operation
+ * of another member, or of a client, on one of this coordinator's DataStores. The caller is who its certificate
+ * says it is — never anything in the request — and every operation is checked against its rights before anything
+ * changes; a denial changes nothing and names the path and the missing right.
+ */
+export class MetaServer {
+  private readonly components: MetaServerComponents
+  private readonly log: Logger
+
+  constructor (components: MetaServerComponents) {
+    this.components = components
+    this.log = components.logger.forComponent('collective:access:meta-server')
+  }
+
+  async start (): Promise<void> {
+    await handleRequests(this.components.host, META_PROTOCOL, MetaRequest, MetaResponse, async (req, { remotePeer }) => {
+      const caller = this.components.identities.get(remotePeer)
+      try {
+        if (caller == null) throw new UnknownPeerError(`${remotePeer.toString()} has no verified certificate here`)
+        return complete(await this.serve(caller, req))
+      } catch (err: any) {
+        this.log('%s from %s refused - %s: %s', MetaOp[req.op], caller?.name ?? remotePeer.toString(), err.name, err.message)
+        return complete({ status: metaStatusOf(err), error: err.name ?? 'Error', message: err.message ?? String(err), deniedPath: err.name === 'PermissionDeniedError' ? err.path : '', deniedRight: err.name === 'PermissionDeniedError' ? err.right : '' })
+      }
+    }, { ...META_PROTOCOL_LIMITS }, this.log)
+  }
+
+  async stop (): Promise<void> {
+    await this.components.host.unhandle(META_PROTOCOL)
+  }
+
+  /** The DataStore `path` lies in, which must be one of ours: we answer only for what we own */
+  private owned (path: string): DataStore {
+    try {
+      return this.components.registry.datastoreOf(path)
+    } catch (err: any) {
+      if (err.name === 'NoSuchDataStoreError') throw new NotOwnerError(`${path} is in no DataStore this coordinator owns`)
+      throw err
+    }
+  }
+
+  private check (caller: VerifiedIdentity, path: string, op: MetaOp): void {
+    const right = REQUIRED_RIGHT[op]
+    if (right == null) return
+    this.owned(path)
+    try {
+      this.components.registry.check(caller, path, right)
+      this.components.onCheck?.(right, true)
+    } catch (err) {
+      this.components.onCheck?.(right, false)
+      throw err
+    }
+  }
+
+  private async serve (caller: VerifiedIdentity, req: MetaRequest): Promise<Response> {
+    const { files, registry } = this.components
+    const path = req.op === MetaOp.DATASTORE_LIST ? '/' : normalizePath(req.path)
+    this.check(caller, path, req.op)
+    const owner = principalOf(caller)
+    switch (req.op) {
+      case MetaOp.MKDIR:
+        return { entry: toWireEntry(files.mkdir(path, req.parents, owner)) }
+      case MetaOp.LS: {
+        const entries = files.list(path).sort((a, b) => a.path.localeCompare(b.path))
+        const after = req.after !== '' ? entries.findIndex(e => e.path.localeCompare(req.after) > 0) : 0
+        const start = after < 0 ? entries.length : after
+        const limit = req.limit > 0 ? Math.min(req.limit, META_PROTOCOL_LIMITS.lsPageSize) : META_PROTOCOL_LIMITS.lsPageSize
+        const page = entries.slice(start, start + limit)
+        return { entries: page.map(toWireEntry), more: start + limit < entries.length }
+      }
+      case MetaOp.STAT:
+        return { entry: toWireEntry(files.stat(path)) }
+      case MetaOp.RM: {
+        if (registry.get(path) != null) throw new InvalidMetaRequestError(`${path} is a DataStore's root; it is not removed with rm`)
+        const removed = await files.remove(path, req.recursive)
+        return { removedFiles: removed.files, removedDirs: removed.dirs }
+      }
+      case MetaOp.MV: {
+        const destination = normalizePath(req.destination)
+        // Moving takes the source away (delete) and puts it at the destination (write); both in our DataStores.
+        this.check(caller, destination, MetaOp.MKDIR)
+        if (registry.get(path) != null) throw new InvalidMetaRequestError(`${path} is a DataStore's root; it is not moved`)
+        return { entry: toWireEntry(await files.rename(path, destination)) }
+      }
+      case MetaOp.RIGHTS:
+        return { rights: formatRights(registry.rights(caller, path)) }
+      case MetaOp.DATASTORE_SHOW: {
+        const ds = this.owned(path)
+        // Anyone with a right in it may see who else has one; others learn only that it exists (from gossip).
+        if (registry.rights(caller, ds.path).length === 0) registry.check(caller, ds.path, 'read')
+        return { datastore: this.describe(ds) }
+      }
+      case MetaOp.DATASTORE_LIST:
+        return { datastores: registry.list().map(ds => ({ ...this.describe(ds), grants: [] })) }
+      case MetaOp.GRANT: {
+        this.owned(path)
+        const grant = registry.grant(caller, { path, subject: req.subject, rights: parseRights(req.rights), expiresAtMs: req.expiresAtMs > 0 ? req.expiresAtMs : undefined })
+        this.components.onDataStoresChanged?.()
+        return { grant: toWireGrant(grant) }
+      }
+      case MetaOp.REVOKE: {
+        this.owned(path)
+        const removed = registry.revoke(caller, { path, subject: req.subject, rights: req.rights !== '' ? parseRights(req.rights) : undefined })
+        this.components.onDataStoresChanged?.()
+        return { rights: formatRights(removed) }
+      }
+      default:
+        throw new InvalidMetaRequestError(`operation ${MetaOp[req.op] ?? req.op} is not served here yet`)
+    }
+  }
+
+  describe (ds: DataStore): NonNullable<MetaResponse['datastore']> {
+    const usage = this.components.files.metadata.subtreeUsage(ds.path)
+    return {
+      path: ds.path,
+      owner: ds.owner,
+      strategy: ds.strategy,
+      replicas: ds.replicas,
+      createdAtMs: ds.createdAtMs,
+      version: ds.version,
+      grants: this.components.registry.grants(ds.path).map(toWireGrant),
+      files: usage.files,
+      bytes: usage.bytes,
+      storedBytes: usage.storedBytes
+    }
+  }
+}
+
+/** Fills what protons needs for every field of a response */
+export function complete (r: Response): MetaResponse {
+  return {
+    status: r.status ?? MetaStatus.OK,
+    error: '',
+    message: '',
+    deniedPath: '',
+    deniedRight: '',
+    entries: [],
+    more: false,
+    removedFiles: 0,
+    removedDirs: 0,
+    version: 0,
+    size: 0,
+    chunkSize: 0,
+    chunkCount: 0,
+    placements: [],
+    capabilities: [],
+    writeId: '',
+    replicas: 0,
+    expiresAtMs: 0,
+    datastores: [],
+    rights: '',
+    name: '',
+    certificates: [],
+    rootCertificate: new Uint8Array(0),
+    grants: [],
+    ...r
+  }
+}
