@@ -1,7 +1,7 @@
 export * from './errors.js'
 export { RIGHTS, ALL_RIGHTS, NO_RIGHTS, parseRights, formatRights, isRight, toMask, fromMask, isSubset } from './rights.js'
 export type { Right, RightMask } from './rights.js'
-export { GUEST_PREFIX, principalOf, isGuestName, isGuestPrincipal, parseSubject, subjectMatches } from './subjects.js'
+export { GUEST_PREFIX, principalOf, isGuestName, isGuestPrincipal, parseSubject, subjectsCovering } from './subjects.js'
 export type { Caller, Subject } from './subjects.js'
 export { PermissionsDatabase } from './database.js'
 export type { PermissionsDatabaseInit, PermissionsDatabaseComponents } from './database.js'
