@@ -17,5 +17,8 @@ export { formatJoinString, parseJoinString, generateInviteCode, parseInviteCode,
 export type { JoinInfo } from './join-string.js'
 export { createRevocation, verifyRevocation, applyRevocation, RevocationStore, MAX_REVOCATION_BYTES } from './revocations.js'
 export type { RevocationRecord, RevocationKindName, CreateRevocationOptions, RevocationStoreComponents, AddResult } from './revocations.js'
-export { META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf } from './meta-protocol.js'
+export {
+  META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf,
+  InvalidMetaRequestError, NotOwnerError, UnknownWriteError, ConcurrentWriteError, TooManyWritesError
+} from './meta-protocol.js'
 export type { MetaProtocolLimits } from './meta-protocol.js'
