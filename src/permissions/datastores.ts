@@ -244,7 +244,7 @@ export class DataStoreRegistry {
     if (mask === NO_RIGHTS) throw new InvalidRightsError('a grant needs at least one right')
     const expires = options.expiresAtMs
     if (expires != null && (!Number.isSafeInteger(expires) || expires <= now)) {
-      throw new InvalidGrantError(`expiry ${expires != null && Number.isFinite(expires) ? new Date(expires).toISOString() : String(expires)} is not in the future`)
+      throw new InvalidGrantError(`expiry ${Number.isFinite(expires) ? new Date(expires).toISOString() : String(expires)} is not in the future`)
     }
 
     return this.db.transaction(() => {
