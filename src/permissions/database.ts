@@ -73,6 +73,27 @@ INSERT INTO perm_schema (version) VALUES (1);
 `
 
 /**
+ * Opens a SQLite file the way every store of ours does (WAL, foreign keys, parent directories created), runs
+ * `prepare` (migrations) and closes it again if that fails. MetadataStore.start opens its file the same way and
+ * can share this when it is next touched.
+ */
+export function openSqlite (path: string, prepare: (db: Database.Database) => void): Database.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const db = new Database(path)
+  try {
+    db.pragma('journal_mode = WAL')
+    // NORMAL in WAL mode survives process crashes; only an OS crash can lose the last commits
+    db.pragma('synchronous = NORMAL')
+    db.pragma('foreign_keys = ON')
+    prepare(db)
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  return db
+}
+
+/**
  * The SQLite database behind the DataStore registry, the invites and the revocations: one file, WAL, one writer
  * (the coordinator's event loop), so a redemption can count its use and apply its grants in one transaction.
  */
@@ -93,19 +114,7 @@ export class PermissionsDatabase {
 
   start (): void {
     if (this.db != null) return
-    if (this.init.path !== ':memory:') mkdirSync(dirname(this.init.path), { recursive: true })
-    const db = new Database(this.init.path)
-    try {
-      db.pragma('journal_mode = WAL')
-      // NORMAL in WAL mode survives process crashes; only an OS crash can lose the last commits
-      db.pragma('synchronous = NORMAL')
-      db.pragma('foreign_keys = ON')
-      this.migrate(db)
-    } catch (err) {
-      db.close()
-      throw err
-    }
-    this.db = db
+    this.db = openSqlite(this.init.path, db => { this.migrate(db) })
     this.log('opened %s', this.init.path)
   }
 

@@ -1,10 +1,10 @@
-import { isDescendant, normalizePath, splitPath } from '../metadata/paths.js'
+import { normalizePath, splitPath } from '../metadata/paths.js'
 import {
   DataStoreExistsError, InvalidDataStoreError, InvalidGrantError, InvalidRightsError, NestedDataStoreError,
   NoSuchDataStoreError, NoSuchGrantError, PermissionDeniedError
 } from './errors.js'
 import { ALL_RIGHTS, NO_RIGHTS, fromMask, isRight, isSubset, rightBit, toMask, type Right, type RightMask } from './rights.js'
-import { isGuestPrincipal, parseSubject, principalOf, subjectMatches, type Caller, type Subject } from './subjects.js'
+import { isGuestPrincipal, parseSubject, principalOf, subjectsCovering, type Caller } from './subjects.js'
 import type { PermissionsDatabase } from './database.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
@@ -105,8 +105,9 @@ function selfAndAncestors (path: string): string[] {
   return out.reverse()
 }
 
+/** `path` is `base` or lies below it; both already normalized (this runs per grant row in every check) */
 function isWithin (path: string, base: string): boolean {
-  return path === base || isDescendant(base, path)
+  return path === base || base === '/' || path.startsWith(base + '/')
 }
 
 /**
@@ -243,7 +244,7 @@ export class DataStoreRegistry {
     if (mask === NO_RIGHTS) throw new InvalidRightsError('a grant needs at least one right')
     const expires = options.expiresAtMs
     if (expires != null && (!Number.isSafeInteger(expires) || expires <= now)) {
-      throw new InvalidGrantError(`expiry ${expires != null && Number.isFinite(expires) ? new Date(expires).toISOString() : String(expires)} is not in the future`)
+      throw new InvalidGrantError(`expiry ${Number.isFinite(expires) ? new Date(expires).toISOString() : String(expires)} is not in the future`)
     }
 
     return this.db.transaction(() => {
@@ -318,39 +319,22 @@ export class DataStoreRegistry {
   }
 
   private mask (principal: string, ds: DataStore, path: string, now: number): RightMask {
-    if (principal === ds.owner) return ALL_RIGHTS
-    const chain = selfAndAncestors(path).filter(p => isWithin(p, ds.path))
-    const rows = this.db.stmt<GrantRow>(`
-      SELECT * FROM perm_grant WHERE datastore = ? AND path IN (SELECT value FROM json_each(?))
-      AND (expires_at_ms IS NULL OR expires_at_ms > ?)`).all(ds.path, JSON.stringify(chain), now) as GrantRow[]
-    const subjects = new Map<string, Subject>()
-    const subjectOf = (text: string): Subject => {
-      let s = subjects.get(text)
-      if (s == null) {
-        s = parseSubject(text)
-        subjects.set(text, s)
-      }
-      return s
-    }
+    const lookup = this.db.stmt<Pick<GrantRow, 'path' | 'grantor' | 'right'>>(`
+      SELECT path, grantor, right FROM perm_grant WHERE datastore = ? AND path IN (SELECT value FROM json_each(?))
+      AND subject IN (SELECT value FROM json_each(?)) AND (expires_at_ms IS NULL OR expires_at_ms > ?)`)
     // `visiting` breaks cycles (alice shares with bob, bob shares back with alice): a chain through a principal
     // already being evaluated adds nothing it could not add on its own
     const evaluate = (who: string, at: string, visiting: Set<string>): RightMask => {
       if (who === ds.owner) return ALL_RIGHTS
       const inner = new Set(visiting).add(who)
-      const byGrantor = new Map<string, Array<{ path: string, bit: RightMask }>>()
-      for (const row of rows) {
-        if (!isWithin(at, row.path) || inner.has(row.grantor) || !subjectMatches(subjectOf(row.subject), who)) continue
-        const list = byGrantor.get(row.grantor) ?? []
-        list.push({ path: row.path, bit: rightBit(row.right) })
-        byGrantor.set(row.grantor, list)
-      }
+      const chain = selfAndAncestors(at).filter(p => isWithin(p, ds.path))
+      const rows = lookup.all(ds.path, JSON.stringify(chain), JSON.stringify(subjectsCovering(who)), now) as Array<Pick<GrantRow, 'path' | 'grantor' | 'right'>>
       let result = NO_RIGHTS
-      for (const [grantor, granted] of byGrantor) {
-        for (const g of granted) {
-          if ((result & g.bit) !== 0) continue
-          const theirs = evaluate(grantor, g.path, inner)
-          if ((theirs & rightBit('share')) !== 0) result |= g.bit & theirs
-        }
+      for (const row of rows) {
+        const bit = rightBit(row.right)
+        if ((result & bit) !== 0 || inner.has(row.grantor)) continue
+        const theirs = evaluate(row.grantor, row.path, inner)
+        if ((theirs & rightBit('share')) !== 0) result |= bit & theirs
       }
       return result
     }

@@ -1,7 +1,7 @@
 export * from './errors.js'
 export { RIGHTS, ALL_RIGHTS, NO_RIGHTS, parseRights, formatRights, isRight, toMask, fromMask, isSubset } from './rights.js'
 export type { Right, RightMask } from './rights.js'
-export { GUEST_PREFIX, principalOf, isGuestName, isGuestPrincipal, parseSubject, subjectMatches } from './subjects.js'
+export { GUEST_PREFIX, principalOf, isGuestName, isGuestPrincipal, parseSubject, subjectsCovering } from './subjects.js'
 export type { Caller, Subject } from './subjects.js'
 export { PermissionsDatabase } from './database.js'
 export type { PermissionsDatabaseInit, PermissionsDatabaseComponents } from './database.js'
@@ -17,5 +17,8 @@ export { formatJoinString, parseJoinString, generateInviteCode, parseInviteCode,
 export type { JoinInfo } from './join-string.js'
 export { createRevocation, verifyRevocation, applyRevocation, RevocationStore, MAX_REVOCATION_BYTES } from './revocations.js'
 export type { RevocationRecord, RevocationKindName, CreateRevocationOptions, RevocationStoreComponents, AddResult } from './revocations.js'
-export { META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf } from './meta-protocol.js'
+export {
+  META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf,
+  InvalidMetaRequestError, NotOwnerError, UnknownWriteError, ConcurrentWriteError, TooManyWritesError
+} from './meta-protocol.js'
 export type { MetaProtocolLimits } from './meta-protocol.js'

@@ -1,4 +1,5 @@
 import { MetaOp, MetaStatus } from '../gen/meta.js'
+import { MAX_CAPABILITY_CIDS } from './capability.js'
 import type { ProtocolLimits } from '../net/rpc.js'
 import type { Right } from './rights.js'
 
@@ -12,6 +13,12 @@ export interface MetaProtocolLimits extends ProtocolLimits {
   /** Entries per LS page, chunks per OPEN_READ page */
   lsPageSize: number
   readPageChunks: number
+  /** Chunks per ALLOCATE, and per capability */
+  allocateChunks: number
+  /** Open writes per caller */
+  maxOpenWrites: number
+  /** An open write idle this long is dropped */
+  writeIdleMs: number
 }
 
 export const META_PROTOCOL_LIMITS: MetaProtocolLimits = {
@@ -21,7 +28,10 @@ export const META_PROTOCOL_LIMITS: MetaProtocolLimits = {
   timeoutMs: 10_000,
   maxInboundStreams: 32,
   lsPageSize: 1000,
-  readPageChunks: 4096
+  readPageChunks: 4096,
+  allocateChunks: MAX_CAPABILITY_CIDS,
+  maxOpenWrites: 16,
+  writeIdleMs: 10 * 60_000
 }
 
 /**
@@ -40,6 +50,39 @@ export const REQUIRED_RIGHT: Readonly<Partial<Record<MetaOp, Right>>> = Object.f
   [MetaOp.GRANT]: 'share',
   [MetaOp.REVOKE]: 'share'
 })
+
+// Raised by the meta handler (wiring) for failures of the protocol itself; permission and namespace failures keep
+// the classes of src/permissions and src/metadata.
+
+/** A request without an op, or missing a field its op needs, or carrying one it does not take */
+export class InvalidMetaRequestError extends Error {
+  static name = 'InvalidMetaRequestError'
+  name = 'InvalidMetaRequestError'
+}
+
+/** This coordinator does not own the DataStore of the path: the caller should send it to the owner */
+export class NotOwnerError extends Error {
+  static name = 'NotOwnerError'
+  name = 'NotOwnerError'
+}
+
+/** ALLOCATE, COMMIT_WRITE or ABORT_WRITE for a write that is not open (never begun, committed, aborted or expired) */
+export class UnknownWriteError extends Error {
+  static name = 'UnknownWriteError'
+  name = 'UnknownWriteError'
+}
+
+/** The file changed between the pages of one read */
+export class ConcurrentWriteError extends Error {
+  static name = 'ConcurrentWriteError'
+  name = 'ConcurrentWriteError'
+}
+
+/** The caller already has the maximum number of open writes */
+export class TooManyWritesError extends Error {
+  static name = 'TooManyWritesError'
+  name = 'TooManyWritesError'
+}
 
 // Keyed by the stable error names of meta.md; anything unlisted is the coordinator's own failure
 const STATUS_BY_ERROR: Readonly<Record<string, MetaStatus>> = Object.freeze({

@@ -204,8 +204,6 @@ export class RevocationStore {
     }
   }
 
-  stop (): void {}
-
   /** Highest version known: the digest anti-entropy compares */
   get version (): number {
     return this.clock

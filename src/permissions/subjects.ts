@@ -7,7 +7,7 @@
 // exactly the access the invite granted, not the member's. Guests are recognisable from the certificate alone,
 // on every coordinator, by the reserved `guest-` prefix of their local part; a guest's principal is its own name
 // (`guest-dave@office.collective.local`). A member who names a device `guest-...` only gives it less access.
-import { isWithinDomain, parseFederatedName, validateDomain, type VerifiedIdentity } from '../identity/index.js'
+import { parseFederatedName, validateDomain, type VerifiedIdentity } from '../identity/index.js'
 import { InvalidSubjectError } from './errors.js'
 
 export const GUEST_PREFIX = 'guest-'
@@ -68,11 +68,15 @@ export function parseSubject (input: string): Subject {
   }
 }
 
-/** Does `subject` cover `principal` (a value of principalOf)? */
-export function subjectMatches (subject: Subject, principal: string): boolean {
-  if (subject.kind === 'principal') return subject.text === principal
-  if (isGuestPrincipal(principal)) return false
-  const domain = principal.slice(principal.indexOf('@') + 1)
-  if (subject.kind === 'domain') return domain === subject.domain
-  return domain !== subject.domain && isWithinDomain(domain, subject.domain)
+/**
+ * Every subject text that covers `principal` (a value of principalOf): the principal itself, its domain's
+ * wildcard and the federation wildcard of each domain above its own. A check looks grants up by these, so it
+ * reads only the grants that can apply. Guests are covered by their own name only.
+ */
+export function subjectsCovering (principal: string): string[] {
+  if (isGuestPrincipal(principal)) return [principal]
+  const labels = principal.slice(principal.indexOf('@') + 1).split('.')
+  const out = [principal, `*@${labels.join('.')}`]
+  for (let i = 1; i < labels.length; i++) out.push(`*@*.${labels.slice(i).join('.')}`)
+  return out
 }

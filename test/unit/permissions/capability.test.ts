@@ -109,7 +109,7 @@ describe('capabilities', () => {
   })
 
   it('costs (informational): sign and verify per token', async () => {
-    const rounds = 200
+    const rounds = 100
     const list = cids.slice(0, MAX_CAPABILITY_CIDS)
     let t = process.hrtime.bigint()
     let token: Uint8Array = new Uint8Array(0)

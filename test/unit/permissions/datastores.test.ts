@@ -220,6 +220,19 @@ describe('DataStoreRegistry', () => {
     assert.equal(reg.get('/media')?.version, (before ?? 0) + 1)
   })
 
+  it('costs (informational): one check with 100 grants on the path', () => {
+    reg.create(alice, { path: '/media' })
+    for (let i = 0; i < 100; i++) reg.grant(alice, { path: '/media', subject: `m${i}@d${i}.collective.local`, rights: ['read'] })
+    reg.grant(alice, { path: '/media', subject: BOB, rights: ['read', 'share'] })
+    reg.grant(bob, { path: '/media/a', subject: CAROL, rights: ['read'] })
+    const rounds = 500
+    const t = process.hrtime.bigint()
+    for (let i = 0; i < rounds; i++) reg.check(carol, '/media/a/b/c/d.mkv', 'read')
+    const us = Number(process.hrtime.bigint() - t) / 1000 / rounds
+    console.log(`# permission check (102 grants, one sharer hop): ${us.toFixed(0)} µs`)
+    assert.ok(us > 0)
+  })
+
   describe('on disk', () => {
     let dir: string
     beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'perms-test-')) })

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { MetaOp, MetaRequest, MetaResponse, MetaStatus } from '../../../src/gen/meta.js'
 import { NotFoundError } from '../../../src/metadata/errors.js'
 import { CapabilityExpiredError, GuestNameTakenError, PermissionDeniedError } from '../../../src/permissions/errors.js'
-import { META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf } from '../../../src/permissions/meta-protocol.js'
+import { META_PROTOCOL_LIMITS, NotOwnerError, REQUIRED_RIGHT, TooManyWritesError, UnknownWriteError, metaStatusOf } from '../../../src/permissions/meta-protocol.js'
 
 describe('meta protocol', () => {
   it('maps failures to statuses by their stable names', () => {
@@ -13,6 +13,9 @@ describe('meta protocol', () => {
     // a capability error never reaches a meta response; if it did it is the coordinator's own failure
     assert.equal(metaStatusOf(new CapabilityExpiredError('x')), MetaStatus.ERROR)
     assert.equal(metaStatusOf(new Error('disk')), MetaStatus.ERROR)
+    assert.equal(metaStatusOf(new UnknownWriteError('x')), MetaStatus.NOT_FOUND)
+    assert.equal(metaStatusOf(new TooManyWritesError('x')), MetaStatus.CONFLICT)
+    assert.equal(metaStatusOf(new NotOwnerError('x')), MetaStatus.ERROR)
   })
 
   it('names the right of every path operation', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InvalidSubjectError } from '../../../src/permissions/errors.js'
-import { parseSubject, principalOf, subjectMatches } from '../../../src/permissions/subjects.js'
+import { parseSubject, principalOf, subjectsCovering } from '../../../src/permissions/subjects.js'
 import { BOB, bob, caller } from './fixtures.js'
 
 describe('subjects', () => {
@@ -24,21 +24,13 @@ describe('subjects', () => {
     assert.throws(() => parseSubject('bob'), /examples: bob@garage\.collective\.local/)
   })
 
-  it('matches principals exactly and wildcards by domain, never guests', () => {
-    const exact = parseSubject(BOB)
-    const domain = parseSubject('*@garage.collective.local')
-    const federation = parseSubject('*@*.collective.local')
-    const guest = 'guest-dave@garage.collective.local'
-    assert.equal(subjectMatches(exact, BOB), true)
-    assert.equal(subjectMatches(exact, 'carol@office.collective.local'), false)
-    assert.equal(subjectMatches(domain, BOB), true)
-    assert.equal(subjectMatches(domain, 'carol@office.collective.local'), false)
-    assert.equal(subjectMatches(federation, BOB), true)
-    assert.equal(subjectMatches(federation, 'eve@elsewhere.example'), false)
-    // the federation domain itself holds no member
-    assert.equal(subjectMatches(federation, 'x@collective.local'), false)
-    assert.equal(subjectMatches(domain, guest), false)
-    assert.equal(subjectMatches(federation, guest), false)
-    assert.equal(subjectMatches(parseSubject(guest), guest), true)
+  it('covers members by their name, their domain and every domain above, and guests only by name', () => {
+    assert.deepEqual(subjectsCovering(BOB), [BOB, '*@garage.collective.local', '*@*.collective.local', '*@*.local'])
+    // the federation domain itself holds no member, so its own `*@*.collective.local` is not among them
+    assert.equal(subjectsCovering('x@collective.local').includes('*@*.collective.local'), false)
+    assert.equal(subjectsCovering('carol@office.collective.local').includes('*@garage.collective.local'), false)
+    assert.deepEqual(subjectsCovering('guest-dave@garage.collective.local'), ['guest-dave@garage.collective.local'])
+    // what a grant stores is parseSubject's canonical text, which is what these are compared with
+    for (const text of subjectsCovering(BOB)) assert.equal(parseSubject(text).text, text)
   })
 })
