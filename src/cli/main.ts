@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { defaultHome, helpText, parseCommandArgs } from './command.js'
 import { UsageError } from './errors.js'
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
-import { caInit, memberInit, certIssue, certShow } from './commands/identity.js'
+import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke } from './commands/identity.js'
 import { daemonCommand } from './commands/daemon.js'
 import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
@@ -15,7 +15,7 @@ import type { Command, CommandContext } from './command.js'
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
   ...fileCommands, dfCommand, ...accessCommands,
-  caInit, memberInit, certIssue, certShow
+  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke
 ]
 
 function usage (): string {

@@ -27,7 +27,8 @@ import { daemonHealth } from './health.js'
 import { Federation } from '../federation/federation.js'
 import { ResilientChunkTransport } from '../transfer/resilient.js'
 import { PeerPerformance } from '../placement/performance.js'
-import { PermissionsDatabase, DataStoreRegistry } from '../permissions/index.js'
+import { PermissionsDatabase, DataStoreRegistry, RevocationStore } from '../permissions/index.js'
+import { RevocationGossip } from '../access/revocations.js'
 import { DataStoreDirectory } from '../access/datastores.js'
 import { MetaServer } from '../access/meta-server.js'
 import { MetaClient } from '../access/meta-client.js'
@@ -77,6 +78,8 @@ interface PeerParts {
   trustStore: TrustStore
   chain: Uint8Array[]
   identity: VerifiedIdentity
+  /** Permissions tables: revocations on every daemon, DataStores, grants and invites on a coordinator */
+  database: PermissionsDatabase
 }
 
 export interface Startable { start: () => Promise<void>, stop: () => Promise<void> }
@@ -161,6 +164,12 @@ export class Daemon {
     await this.control.start()
     this.started.push(this.control)
 
+    // Revocations apply before the host accepts anyone: a revoked peer must never get in, not even once.
+    const database = new PermissionsDatabase({ logger: this.logger }, { path: join(this.config.dataDir, 'permissions.db') })
+    await this.startPart({ start: async () => { database.start() }, stop: async () => { database.stop() } })
+    const revocations = new RevocationStore({ database, trustStore, logger: this.logger })
+    revocations.start()
+
     const host = await createHost({
       privateKey: key,
       role: this.config.role,
@@ -186,7 +195,8 @@ export class Daemon {
     this.host = host
     this.started.push({ start: async () => {}, stop: async () => { await host.stop() } })
 
-    const peer = { host, key, trustStore, chain, identity }
+    const peer = { host, key, trustStore, chain, identity, database }
+    await this.startRevocations(host, revocations)
     if (this.config.role === 'coordinator') await this.startCoordinator(peer)
     if (this.config.role === 'node') await this.startNode(peer)
 
@@ -343,6 +353,25 @@ export class Daemon {
     for (const [state, n] of Object.entries(counts)) this.metrics.members.set({ state }, n)
   }
 
+  /** Revocations spread over gossipsub; the CLI hands in the ones a CA holder signed (`cert revoke`, `member revoke`) */
+  private async startRevocations (host: Host, store: RevocationStore): Promise<void> {
+    const log = this.oplog.child('revocations')
+    const gossip = await this.startPart(new RevocationGossip({
+      host,
+      store,
+      identities: this.identities,
+      logger: this.logger,
+      onRevoked: (record, disconnected) => { log.warn('revocation applied', { kind: record.kind, name: record.name, serial: record.serial, peerId: record.peerId, disconnected }) }
+    }, { republishIntervalMs: this.config.federation.syncIntervalMs * 3 }))
+    const control = this.control as InstrumentedControlServer
+    control.register('revocation.publish', async p => {
+      if (typeof p.record !== 'string') throw new TypeError('parameter "record" must be a base64 string')
+      const { record, disconnected } = await gossip.publish(new Uint8Array(Buffer.from(p.record, 'base64')))
+      return { kind: record.kind, name: record.name, serial: record.serial, peerId: record.peerId, version: record.version, disconnected }
+    })
+    control.register('revocations', async () => gossip.list().map(r => ({ kind: r.kind, name: r.name, serial: r.serial, peerId: r.peerId, version: r.version, revokedAt: new Date(r.revokedAtMs).toISOString(), reason: r.reason })))
+  }
+
   /** Retries with backoff and a circuit breaker per peer around the chunk client, counted in the metrics */
   private resilient (transport: ChunkTransport): ResilientChunkTransport {
     const roleOf = (peer: string): string => this.identities.get(peer)?.role === 'coordinator' ? 'coordinator' : 'node'
@@ -409,14 +438,9 @@ export class Daemon {
    * on other members' ones to their coordinators.
    */
   private async startAccess (peer: PeerParts, files?: FileService): Promise<void> {
-    const { host, identity, trustStore, chain } = peer
-    let registry: DataStoreRegistry | undefined
+    const { host, identity, trustStore, chain, database } = peer
     let server: MetaServer | undefined
-    if (files != null) {
-      const database = new PermissionsDatabase({ logger: this.logger }, { path: join(this.config.dataDir, 'permissions.db') })
-      await this.startPart({ start: async () => { database.start() }, stop: async () => { database.stop() } })
-      registry = new DataStoreRegistry({ database, logger: this.logger })
-    }
+    const registry = files != null ? new DataStoreRegistry({ database, logger: this.logger }) : undefined
     const directory = await this.startPart(new DataStoreDirectory({ host, trustStore, chain, identity, registry, logger: this.logger }, { intervalMs: this.config.federation.announceIntervalMs }))
     if (registry != null && files != null) {
       server = await this.startPart(new MetaServer({

@@ -19,6 +19,6 @@ export function homeLayout (home: string) {
 }
 
 /** File names inside a member CA folder and a component folder */
-export const MEMBER_FILES = { key: 'ca.key', cert: 'ca.crt', root: 'root.crt' } as const
-export const ROOT_FILES = { key: 'root.key', cert: 'root.crt' } as const
+export const MEMBER_FILES = { key: 'ca.key', cert: 'ca.crt', root: 'root.crt', issued: 'issued' } as const
+export const ROOT_FILES = { key: 'root.key', cert: 'root.crt', issued: 'members' } as const
 export const COMPONENT_FILES = { key: 'peer.key', cert: 'peer.crt', root: 'root.crt', config: 'config.yaml' } as const

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdir, copyFile, chmod } from 'node:fs/promises'
+import { mkdir, copyFile, chmod, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   createRootCA, createMemberCA, issueLeafCertificate, generatePeerKey, readPeerKey, writePeerKey,
@@ -39,7 +39,29 @@ export async function initMember (rootDir: string, dir: string, member: string, 
   await writeCaKey(join(dir, MEMBER_FILES.key), keys.privateKey)
   await writeCertificateChain(join(dir, MEMBER_FILES.cert), [cert])
   await copyFile(join(rootDir, ROOT_FILES.cert), join(dir, MEMBER_FILES.root))
+  await register(join(rootDir, ROOT_FILES.issued), member, cert)
   return cert
+}
+
+/**
+ * Keeps a copy of every certificate a CA issued beside its key, by name: revoking one later needs the certificate
+ * itself (a revocation record carries it), and the CA's folder is the one place sure to have it.
+ */
+async function register (dir: string, name: string, cert: X509Certificate): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  await writeCertificateChain(join(dir, `${name}.crt`), [cert])
+}
+
+/** The certificates a CA folder issued (its `issued/` or `members/` register), by name */
+export async function issuedCertificates (registerDir: string): Promise<Map<string, X509Certificate>> {
+  const out = new Map<string, X509Certificate>()
+  let names: string[]
+  try { names = await readdir(registerDir) } catch { return out }
+  for (const file of names.filter(n => n.endsWith('.crt'))) {
+    const [cert] = await readCertificateChain(join(registerDir, file))
+    out.set(file.slice(0, -4), cert)
+  }
+  return out
 }
 
 export interface IssueOptions {
@@ -71,6 +93,7 @@ export async function issueComponent (opts: IssueOptions): Promise<{ cert: X509C
   const cert = await issueLeafCertificate({ issuerCert: memberCert, issuerKey: memberKey, publicKey: key.publicKey, name: opts.name, role: opts.role, validityDays: opts.validityDays })
   const certFile = join(opts.outDir, COMPONENT_FILES.cert)
   await writeCertificateChain(certFile, [cert, memberCert])
+  await register(join(opts.memberDir, MEMBER_FILES.issued), opts.name, cert)
   await copyFile(join(opts.memberDir, MEMBER_FILES.root), join(opts.outDir, COMPONENT_FILES.root))
   return { cert, keyFile, certFile }
 }

@@ -45,6 +45,9 @@ export class MemberFederation {
   private readonly cleanup: Cleanup
   private readonly memberList: Array<{ name: string, domain: string }>
 
+  /** The CA folders: the root's, and each member's (what `cert revoke --member-dir` takes) */
+  ca!: TestFederation
+
   private constructor (cleanup: Cleanup, members: Array<{ name: string, domain: string }>) {
     this.cleanup = cleanup
     this.memberList = members
@@ -57,7 +60,7 @@ export class MemberFederation {
   static async create (cleanup: Cleanup, opts: { members?: Array<{ name: string, domain: string }>, nodes?: number, federation?: Record<string, unknown>, coordinator?: Record<string, unknown> } = {}): Promise<MemberFederation> {
     const members = opts.members ?? SEED_MEMBERS
     const f = new MemberFederation(cleanup, members)
-    const fed = await TestFederation.create(cleanup)
+    const fed = f.ca = await TestFederation.create(cleanup)
     for (const m of members) await fed.member(m.name, m.domain)
     for (const m of members) {
       const locals = ['coordinator', ...Array.from({ length: opts.nodes ?? 0 }, (_, i) => `node-${String(i + 1).padStart(2, '0')}`)]

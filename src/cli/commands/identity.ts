@@ -1,9 +1,10 @@
 import { join, resolve } from 'node:path'
 import { ROLES } from '../../identity/names.js'
-import { homeLayout } from '../../local/layout.js'
+import { homeLayout, MEMBER_FILES, ROOT_FILES } from '../../local/layout.js'
+import { call } from '../../control/client.js'
 import { requireOption } from '../command.js'
 import { UsageError } from '../errors.js'
-import type { Command } from '../command.js'
+import type { Command, CommandContext } from '../command.js'
 import type { Role } from '../../identity/names.js'
 
 // Loaded on use: the X.509 stack is slow to import and only these commands need it.
@@ -115,5 +116,71 @@ export const certShow: Command = {
       ]
       for (const [k, v] of rows) if (v != null) ctx.out(`  ${k.padEnd(12)} ${String(v)}`)
     })
+  }
+}
+
+/**
+ * Signs a revocation with a CA key held in a folder of this machine and hands it to the local daemon, which
+ * applies it, disconnects the revoked peers and spreads it over gossip.
+ */
+async function revoke (ctx: CommandContext, kind: 'certificate' | 'member', caDir: string, register: string, caCertFile: string, caKeyFile: string, target: string): Promise<number> {
+  const { readCertificateChain, readCaKey } = await identity()
+  const { issuedCertificates } = await provision()
+  const { createRevocation } = await import('../../permissions/index.js')
+  const issued = await issuedCertificates(join(caDir, register))
+  const { describeCertificate } = await identity()
+  const match = [...issued.entries()].find(([name, cert]) => {
+    const info = describeCertificate(cert)
+    return name === target || info.federatedName === target || info.peerId === target
+  })
+  if (match == null) throw new UsageError(`${caDir} issued no certificate named or with peer ID "${target}" (known: ${[...issued.keys()].join(', ') || 'none'})`)
+  const [caCert] = await readCertificateChain(join(caDir, caCertFile))
+  const privateKey = await readCaKey(join(caDir, caKeyFile))
+  const socket = homeLayout(ctx.home).controlSocket
+  // Lamport: one more than the highest version the local daemon has seen.
+  const known = await call(socket, 'revocations') as Array<{ version: number }>
+  const record = await createRevocation({
+    kind,
+    certificate: match[1],
+    signer: { cert: caCert, keys: { privateKey, publicKey: privateKey } as unknown as CryptoKeyPair },
+    version: Math.max(0, ...known.map(r => r.version)) + 1,
+    reason: ctx.values.reason
+  })
+  const r = await call(socket, 'revocation.publish', { record: Buffer.from(record.bytes).toString('base64') })
+  ctx.emit(r)
+  ctx.out(`revoked ${r.kind as string} ${r.name as string} (serial ${r.serial as string}); ${r.disconnected as number} connection(s) closed here, spreading to the federation`)
+  return 0
+}
+
+export const certRevoke: Command = {
+  name: 'cert revoke',
+  summary: 'Revoke a component certificate your member CA issued: it is disconnected and refused federation-wide.',
+  usage: 'cert revoke NAME|PEERID [--member-dir DIR] [--reason TEXT]',
+  description: 'Needs the member CA folder (its key signs the revocation) and a running local daemon (it spreads it). Every peer applies it on receipt; peers that were away learn it within three sync periods.',
+  options: {
+    'member-dir': { type: 'string', value: 'DIR', description: 'the member CA folder (default HOME/member)' },
+    reason: { type: 'string', value: 'TEXT', description: 'why, for the record (at most 256 bytes)' }
+  },
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run (ctx) {
+    const dir = resolve(ctx.values['member-dir'] ?? homeLayout(ctx.home).memberDir)
+    return await revoke(ctx, 'certificate', dir, MEMBER_FILES.issued, MEMBER_FILES.cert, MEMBER_FILES.key, ctx.positionals[0])
+  }
+}
+
+export const memberRevoke: Command = {
+  name: 'member revoke',
+  summary: 'Revoke a member CA (federation root only): every certificate of that member is refused federation-wide.',
+  usage: 'member revoke NAME [--root-dir DIR] [--reason TEXT]',
+  options: {
+    'root-dir': { type: 'string', value: 'DIR', description: 'folder with root.key and root.crt (default HOME/ca)' },
+    reason: { type: 'string', value: 'TEXT', description: 'why, for the record (at most 256 bytes)' }
+  },
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run (ctx) {
+    const dir = resolve(ctx.values['root-dir'] ?? homeLayout(ctx.home).rootDir)
+    return await revoke(ctx, 'member', dir, ROOT_FILES.issued, ROOT_FILES.cert, ROOT_FILES.key, ctx.positionals[0])
   }
 }
