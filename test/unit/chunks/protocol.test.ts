@@ -100,7 +100,12 @@ async function streamEnded (stream: Stream, timeoutMs: number): Promise<void> {
   ])
 }
 
-describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
+/** Streams of the chunk protocol open between two hosts, as seen from `from` */
+function chunkStreams (from: TestPeer, to: TestPeer): Stream[] {
+  return from.host.getConnections(to.host.peerId).flatMap(c => c.streams).filter(s => s.protocol === CHUNK_PROTOCOL && s.status === 'open')
+}
+
+describe('/collective/chunk/1.1.0 between two in-process hosts', () => {
   let node: TestNode
   let client: TestPeer & { chunks: ChunkClient }
 
@@ -256,6 +261,7 @@ describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
     const res = ChunkResponse.decode(await lp.read({ signal: AbortSignal.timeout(5_000) }))
     assert.equal(res.status, ChunkStatus.INVALID)
     assert.equal(res.error, 'InvalidChunkRequestError')
+    await raw.close()
   })
 
   it('fails with UnsupportedProtocolError on a peer that does not serve chunks', async () => {
@@ -292,15 +298,24 @@ describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
     let active = 0
     let most = 0
     let served = 0
+    // answers every request on a stream after 60 ms, however many arrive
     await slow.host.handle(CHUNK_PROTOCOL, async (stream) => {
-      active++
-      most = Math.max(most, active)
-      await lpStream(stream).read()
-      await new Promise(resolve => setTimeout(resolve, 60))
-      active--
-      served++
-      stream.send(frameHead(ChunkResponse.encode({ status: ChunkStatus.NOT_FOUND }), 0))
-      await stream.close()
+      const lp = lpStream(stream)
+      for (;;) {
+        let req: ChunkRequest
+        try {
+          req = ChunkRequest.decode(await lp.read())
+        } catch {
+          return
+        }
+        active++
+        most = Math.max(most, active)
+        setTimeout(() => {
+          active--
+          served++
+          stream.send(frameHead(ChunkResponse.encode({ status: ChunkStatus.NOT_FOUND, id: req.id }), 0))
+        }, 60)
+      }
     }, { maxInboundStreams: 64 })
 
     // connected already, so the line is about the bound alone (see the next test for a peer not yet connected)
@@ -379,6 +394,77 @@ describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
     got.forEach((g, i) => { assert.ok(Buffer.from(g).equals(chunks[i].bytes)) })
     assert.equal(client.host.getConnections(node.host.peerId).length, 1)
     await Promise.all(chunks.map(async c => { await client.chunks.delete(node.host.peerId, c.cid) }))
+  })
+
+  it('carries many requests on a few long-lived streams, matching answers by id whatever their order', async () => {
+    const chunks = await Promise.all(Array.from({ length: 12 }, async (_, i) => await chunkOf(100_000 + i, 900 + i)))
+    const caller = await startCaller('laptop-pooled', 'client', { idleMs: 150 })
+    await caller.chunks.put(node.host.peerId, chunks[0].cid, chunks[0].bytes)
+    await Promise.all(chunks.map(async c => { await caller.chunks.put(node.host.peerId, c.cid, c.bytes) }))
+    // Answers finish in any order (a small chunk read beats a big one), so each must find its own request.
+    const got = await Promise.all(chunks.map(async c => await caller.chunks.get(node.host.peerId, c.cid)))
+    got.forEach((g, i) => { assert.ok(Buffer.from(g).equals(chunks[i].bytes), `chunk ${i} came back different`) })
+    const open = chunkStreams(caller, node)
+    assert.equal(open.length, 1, 'one stream per node carries them all')
+    // idle streams are closed: an idle peer holds no streams
+    await waitFor('idle chunk streams closed', async () => chunkStreams(caller, node).length === 0, 5_000, 20)
+    await Promise.all(chunks.map(async c => { await caller.chunks.delete(node.host.peerId, c.cid) }))
+  })
+
+  it('resets a stream whose caller sends more unanswered requests than the node holds, and only that stream', async () => {
+    const slowStore = await startNode('node-slowdisk')
+    const { cid, bytes } = await chunkOf(MiB, 40)
+    await client.chunks.put(slowStore.host.peerId, cid, bytes)
+    // every GET waits on the chunk's read, so the node's four request slots stay busy while more frames arrive
+    const stream = async function * (this: ChunkStore) { await new Promise(resolve => setTimeout(resolve, 300)); yield bytes }
+    slowStore.store.stream = stream.bind(slowStore.store)
+    const raw = await client.host.dialProtocol(slowStore.host.peerId, CHUNK_PROTOCOL)
+    let answered = 0
+    raw.addEventListener('message', () => { answered++ })
+    // the requests the node serves at once, as many again buffered, and one more
+    const requests = 2 * CHUNK_PROTOCOL_LIMITS.maxRequestsPerStream + 1
+    for (let id = 1; id <= requests; id++) {
+      raw.send(frameHead(ChunkRequest.encode({ op: ChunkOp.PUT, cid: cid.bytes as Uint8Array<ArrayBuffer>, id }), CHUNK_PROTOCOL_LIMITS.maxMessageBytes - 64))
+      raw.send(new Uint8Array(CHUNK_PROTOCOL_LIMITS.maxMessageBytes - 64))
+    }
+    await streamEnded(raw, 10_000)
+    assert.equal(raw.status, 'reset')
+    // the caller's own streams were not touched
+    assert.ok(Buffer.from(await client.chunks.get(slowStore.host.peerId, cid)).equals(bytes))
+    assert.ok(answered <= requests)
+  })
+
+  it('fails only the request that timed out, then moves on to a fresh stream', async () => {
+    const moody = await startPeer(fed, 'alice', 'node-moody', 'node')
+    await introduce(moody)
+    stoppers.push(async () => { await moody.host.stop() })
+    // answers every request at once, except the very first one, which it never answers
+    let streams = 0
+    let requests = 0
+    await moody.host.handle(CHUNK_PROTOCOL, async (stream) => {
+      streams++
+      const lp = lpStream(stream)
+      for (;;) {
+        let req: ChunkRequest
+        try {
+          req = ChunkRequest.decode(await lp.read())
+        } catch {
+          return
+        }
+        if (requests++ > 0) stream.send(frameHead(ChunkResponse.encode({ status: ChunkStatus.NOT_FOUND, id: req.id }), 0))
+      }
+    }, { maxInboundStreams: 8 })
+    await client.host.dial(moody.host.peerId)
+    const impatient = new ChunkClient({ host: client.host, logger }, { timeoutMs: 400, streamsPerPeer: 1 })
+    const { cid } = await chunkOf(10, 42)
+    const first = impatient.has(moody.host.peerId, cid)
+    const second = impatient.has(moody.host.peerId, cid)
+    assert.deepEqual(await second, { present: false, size: 0 })
+    assert.equal((await rejection(first)).name, 'RequestTimeoutError')
+    // the stream that let a request time out takes nothing more: the next request goes out on a new one
+    assert.deepEqual(await impatient.has(moody.host.peerId, cid), { present: false, size: 0 })
+    assert.equal(streams, 2)
+    await waitFor('the first stream reset', async () => chunkStreams(client, { host: moody.host } as TestPeer).length === 1, 5_000, 20)
   })
 
   it('stops serving on stop(): streams in flight are aborted and new ones are refused', async () => {
