@@ -88,6 +88,8 @@ export class ChunkSession {
       const timer = setTimeout(() => { this.timedOut(id) }, this.init.timeoutMs)
       this.pending.set(id, { resolve, reject, timer, abandoned: false })
     })
+    // it may be settled (abort, timeout, stream failure) while the stream is still opening: awaited below
+    answer.catch(() => {})
     const onAbort = (): void => { this.abandon(id, signal.reason) }
     signal.addEventListener('abort', onAbort, { once: true })
     try {
