@@ -10,6 +10,7 @@ import { killAll } from './lib/children.js'
 import { Collective, cli, peakRssBytes } from './lib/collective.js'
 import { writeRandomFile, sha256File } from './lib/files.js'
 import { provisionBaseline, runBaseline } from './lib/baseline.js'
+import { cpuSeconds, groupCpuSeconds, reapedChildrenCpuSeconds } from './lib/cpu.js'
 
 const USAGE = `Usage: npm run bench:transfer [-- OPTIONS]
 
@@ -102,37 +103,60 @@ function transferTimeoutMs (bytes: number): number {
   return 120_000 + bytes / 2e6 * 1000
 }
 
-interface Transfer { writeS: number, readS: number }
+/** CPU seconds each kind of process spent on one command: where the time goes when the machine is saturated */
+interface CpuSplit { cli: number, coordinator: number, nodes: number }
+
+interface Transfer { writeS: number, readS: number, writeCpu: CpuSplit, readCpu: CpuSplit }
+
+/**
+ * Runs `command` and charges the CPU time it caused to the CLI process, the coordinator and the storage nodes
+ * (every other process of the collective's group).
+ */
+async function measuringCpu<T> (c: Collective, coordinatorPid: number, command: () => Promise<T>): Promise<{ result: T, cpu: CpuSplit }> {
+  const nodesCpu = async (): Promise<number> => {
+    let sum = 0
+    for (const [pid, s] of await groupCpuSeconds(c.processGroup)) if (pid !== coordinatorPid) sum += s
+    return sum
+  }
+  const before = { cli: await reapedChildrenCpuSeconds(), coordinator: await cpuSeconds(coordinatorPid), nodes: await nodesCpu() }
+  const result = await command()
+  const cpu = {
+    cli: round(await reapedChildrenCpuSeconds() - before.cli, 2),
+    coordinator: round(await cpuSeconds(coordinatorPid) - before.coordinator, 2),
+    nodes: round(await nodesCpu() - before.nodes, 2)
+  }
+  return { result, cpu }
+}
 
 /**
  * Puts `local` into the collective and gets it back, timing each CLI command from spawn to exit, then checks the
  * copy against the original's sha256 (outside the timings) and deletes it.
  */
-async function putAndGet (c: Collective, local: string, sha: string, bytes: number, remote: string, readTo: Options['readTo']): Promise<Transfer> {
+async function putAndGet (c: Collective, coordinatorPid: number, local: string, sha: string, bytes: number, remote: string, readTo: Options['readTo']): Promise<Transfer> {
   const timeoutMs = transferTimeoutMs(bytes)
   log(`put ${mb(bytes)} MB → ${remote}`)
-  const put = await cli(c.home, ['put', local, remote], { timeoutMs })
-  log(`  ${put.seconds.toFixed(2)} s, ${(bytes / 1e6 / put.seconds).toFixed(1)} MB/s`)
+  const put = await measuringCpu(c, coordinatorPid, async () => await cli(c.home, ['put', local, remote], { timeoutMs }))
+  log(`  ${put.result.seconds.toFixed(2)} s, ${(bytes / 1e6 / put.result.seconds).toFixed(1)} MB/s; CPU s ${JSON.stringify(put.cpu)}`)
 
   log(`get ${remote} → ${readTo === 'file' ? 'a file' : '/dev/null'}`)
-  let readS: number
-  if (readTo === 'file') {
-    const out = `${local}.out`
-    const get = await cli(c.home, ['get', remote, out], { timeoutMs })
-    readS = get.seconds
-    const copy = await sha256File(out)
-    await unlink(out)
-    if (copy !== sha) throw new Error(`get ${remote} returned different bytes (sha256 ${copy}, expected ${sha})`)
-  } else {
+  const out = `${local}.out`
+  const get = await measuringCpu(c, coordinatorPid, async () => {
+    if (readTo === 'file') return await cli(c.home, ['get', remote, out], { timeoutMs })
     const fd = openSync('/dev/null', 'w')
     try {
-      readS = (await cli(c.home, ['get', remote, '-'], { timeoutMs, stdoutFd: fd })).seconds
+      return await cli(c.home, ['get', remote, '-'], { timeoutMs, stdoutFd: fd })
     } finally {
       closeSync(fd)
     }
+  })
+  const readS = get.result.seconds
+  log(`  ${readS.toFixed(2)} s, ${(bytes / 1e6 / readS).toFixed(1)} MB/s; CPU s ${JSON.stringify(get.cpu)}`)
+  if (readTo === 'file') {
+    const copy = await sha256File(out)
+    await unlink(out)
+    if (copy !== sha) throw new Error(`get ${remote} returned different bytes (sha256 ${copy}, expected ${sha})`)
   }
-  log(`  ${readS.toFixed(2)} s, ${(bytes / 1e6 / readS).toFixed(1)} MB/s`)
-  return { writeS: put.seconds, readS }
+  return { writeS: put.result.seconds, readS, writeCpu: put.cpu, readCpu: get.cpu }
 }
 
 async function startCollective (home: string): Promise<{ c: Collective, pid: number }> {
@@ -177,6 +201,7 @@ async function main (argv: string[]): Promise<number> {
   const notes: string[] = [
     'write/read times are the wall time of one "collective-p2p put"/"get" process each, CLI start-up included (see cli_startup_s); nothing is subtracted',
     'baseline: the same file sent over one libp2p stream (TCP + Noise + certificate exchange + yamux, built by createHost) between two fresh processes, in 256 KiB pieces, timed from the first byte sent until the receiver confirmed the last; connection set-up is not included',
+    'write_cpu_s/read_cpu_s: CPU seconds (user + system) of the timed put/get, charged to the CLI process, the coordinator and the three storage nodes together; the machine has ' + String(cpus().length) + ' cores',
     'daemon_rss_mb_*: VmHWM (peak RSS) of the coordinator process, read after writing and reading the file, each on a freshly started collective'
   ]
 
@@ -207,12 +232,12 @@ async function main (argv: string[]): Promise<number> {
   log(`CLI start-up (status --json): ${startupS.toFixed(3)} s`)
   await cli(home, ['mkdir', '-p', '/bench'])
 
-  await putAndGet(c, smallFile, smallSha, smallBytes, '/bench/small.bin', opts.readTo)
+  await putAndGet(c, pid, smallFile, smallSha, smallBytes, '/bench/small.bin', opts.readTo)
   const rssSmall = await peakRssBytes(pid)
   log(`coordinator peak RSS after ${mb(smallBytes)} MB: ${mb(rssSmall)} MB`)
   await unlink(smallFile)
 
-  const timed = await putAndGet(c, mainFile, mainSha, bytes, '/bench/main.bin', opts.readTo)
+  const timed = await putAndGet(c, pid, mainFile, mainSha, bytes, '/bench/main.bin', opts.readTo)
   const rssMain = await peakRssBytes(pid)
   await unlink(mainFile)
   await stopCollective()
@@ -226,7 +251,7 @@ async function main (argv: string[]): Promise<number> {
     log(`writing ${mb(largeBytes)} MB of random bytes`)
     const largeSha = await writeRandomFile(largeFile, largeBytes)
     const restarted = await startCollective(home)
-    await putAndGet(restarted.c, largeFile, largeSha, largeBytes, '/bench/large.bin', opts.readTo)
+    await putAndGet(restarted.c, restarted.pid, largeFile, largeSha, largeBytes, '/bench/large.bin', opts.readTo)
     rssLarge = await peakRssBytes(restarted.pid)
     log(`coordinator peak RSS after ${mb(largeBytes)} MB: ${mb(rssLarge)} MB`)
     await unlink(largeFile)
@@ -253,6 +278,8 @@ async function main (argv: string[]): Promise<number> {
     write_ratio: round(writeMbps / baseline.mbps, 3),
     read_ratio: round(readMbps / baseline.mbps, 3),
     cli_startup_s: round(startupS, 3),
+    write_cpu_s: timed.writeCpu,
+    read_cpu_s: timed.readCpu,
     small_mb: round(smallBytes / 1e6, 3),
     large_mb: opts.skipLarge ? null : round(largeBytes / 1e6, 3),
     daemon_rss_mb_small: mb(rssSmall),

@@ -91,6 +91,12 @@ export class Collective {
     return c
   }
 
+  /** The process group of "up" and every daemon it started */
+  get processGroup (): number {
+    if (this.proc.pid == null) throw new CollectiveError('"up" has no pid')
+    return this.proc.pid
+  }
+
   /** The coordinator daemon's pid, as it reports it: the client-side daemon whose memory is measured */
   async coordinatorPid (): Promise<number> {
     const r = await cli(this.home, ['status', '--json'])

@@ -1,28 +1,35 @@
-import { lpStream } from '@libp2p/utils'
 import { isMultiaddr } from '@multiformats/multiaddr'
-import { ChunkOp, ChunkRequest, ChunkResponse, ChunkStatus } from '../gen/chunk.js'
+import { ChunkOp, ChunkStatus } from '../gen/chunk.js'
 import { ProtocolError, RequestTimeoutError } from '../net/errors.js'
 import { assertChunkCid, equalBytes } from '../storage/chunking.js'
 import { ChunkNotFoundError, ChunkVerificationError } from '../storage/errors.js'
 import {
-  CHUNK_FRAME_BUFFER_BYTES,
   CHUNK_PROTOCOL,
   CHUNK_PROTOCOL_LIMITS,
+  CHUNK_STREAM_IDLE_MS,
   ChunkAccessDeniedError,
   ChunkRejectedError,
   NodeFullError,
-  RemoteChunkError,
-  frameHead
+  RemoteChunkError
 } from './protocol.js'
+import { ChunkSession, ChunkStreamClosedError } from './session.js'
+import type { ChunkResponse } from '../gen/chunk.js'
 import type { AbortOptions, ComponentLogger, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 
 export interface ChunkClientInit {
-  /** How long one exchange may take once it has its slot, dial included (default 30 s) */
+  /** How long one request may take once it has its slot, dial included (default 30 s) */
   timeoutMs?: number
-  /** Requests in flight to one peer; more wait in line for a slot (default 8, at most the protocol's stream limit) */
+  /**
+   * Requests in flight to one peer; more wait in line for a slot (default and most: what the streams can carry,
+   * streamsPerPeer × 4)
+   */
   maxConcurrentPerPeer?: number
+  /** Streams kept open to one peer, each carrying up to 4 requests at a time (default 1, at most 2) */
+  streamsPerPeer?: number
+  /** How long a stream with nothing in flight stays open for the next request (default 30 s) */
+  idleMs?: number
 }
 
 export interface ChunkClientComponents {
@@ -142,22 +149,30 @@ class PerPeerSlots {
 }
 
 /**
- * The caller's side of `/collective/chunk/1.0.0`: put, get, has and delete of chunks on storage nodes, one
- * request per stream over the warm connection to each node. Every chunk read is verified against its CID here,
- * whatever the node claims, so a corrupt or lying replica is detected by the reader and can be failed over.
+ * The caller's side of `/collective/chunk/1.1.0`: put, get, has and delete of chunks on storage nodes, over a
+ * few long-lived streams per node that each carry several requests at a time. Every chunk read is verified
+ * against its CID here, whatever the node claims, so a corrupt or lying replica is detected by the reader and
+ * can be failed over.
  */
 export class ChunkClient {
   private readonly components: ChunkClientComponents
   private readonly log: Logger
   private readonly timeoutMs: number
+  private readonly idleMs: number
+  private readonly streamsPerPeer: number
   private readonly slots: PerPeerSlots
+  private readonly sessions = new Map<string, ChunkSession[]>()
   private controller = new AbortController()
 
   constructor (components: ChunkClientComponents, init: ChunkClientInit = {}) {
     this.components = components
     this.timeoutMs = init.timeoutMs ?? CHUNK_PROTOCOL_LIMITS.timeoutMs
-    // Never more requests at once than streams the protocol allows per connection: the rest would be refused.
-    const limit = Math.min(CHUNK_PROTOCOL_LIMITS.maxOutboundStreams, Math.max(1, init.maxConcurrentPerPeer ?? 8))
+    this.idleMs = init.idleMs ?? CHUNK_STREAM_IDLE_MS
+    const { maxOutboundStreams, maxRequestsPerStream } = CHUNK_PROTOCOL_LIMITS
+    this.streamsPerPeer = Math.min(maxOutboundStreams, Math.max(1, init.streamsPerPeer ?? 1))
+    // Never more requests at once than the streams can carry: a node reads no frame beyond that.
+    const carried = this.streamsPerPeer * maxRequestsPerStream
+    const limit = Math.min(carried, Math.max(1, init.maxConcurrentPerPeer ?? carried))
     this.slots = new PerPeerSlots(limit, key => this.isConnected(key))
     this.log = components.logger.forComponent('collective:chunks:client')
   }
@@ -166,9 +181,11 @@ export class ChunkClient {
     if (this.controller.signal.aborted) this.controller = new AbortController()
   }
 
-  /** Aborts every request in flight or waiting for a slot */
+  /** Aborts every request in flight or waiting for a slot, and closes every stream */
   async stop (): Promise<void> {
     this.controller.abort(new Error('the chunk client is stopping'))
+    for (const pool of [...this.sessions.values()]) for (const session of pool) session.abort()
+    this.sessions.clear()
   }
 
   /**
@@ -245,56 +262,68 @@ export class ChunkClient {
     }
   }
 
-  /** One request on a fresh stream, one response back, within a per-peer slot and the exchange timeout */
+  /** One request on one of the peer's long-lived streams, within a per-peer slot and the request timeout */
   private async exchange (peer: ChunkPeer, op: ChunkOp, cid: CID, data: Uint8Array | undefined, options: AbortOptions): Promise<ChunkResponse> {
     const key = peerKey(peer)
     // one signal per request, so waiting in line never piles listeners onto the client's long-lived one
-    const callerSignal = AbortSignal.any(options.signal != null ? [options.signal, this.controller.signal] : [this.controller.signal])
-    const release = await this.slots.acquire(key, callerSignal)
-    const timeout = AbortSignal.timeout(this.timeoutMs)
-    const signal = AbortSignal.any([callerSignal, timeout])
-    let stream: Stream | undefined
+    const signal = AbortSignal.any(options.signal != null ? [options.signal, this.controller.signal] : [this.controller.signal])
+    const release = await this.slots.acquire(key, signal)
     try {
-      stream = await this.components.host.dialProtocol(peer, CHUNK_PROTOCOL, {
-        signal,
-        // The request goes out with the protocol proposal: one round trip per chunk instead of two, which is
-        // what small chunks over a home uplink are made of. A peer not serving the protocol still fails the
-        // exchange with UnsupportedProtocolError, only at the read instead of the dial.
-        negotiateFully: false,
-        maxOutboundStreams: CHUNK_PROTOCOL_LIMITS.maxOutboundStreams
-      })
-      if (stream.maxReadBufferLength < CHUNK_FRAME_BUFFER_BYTES) stream.maxReadBufferLength = CHUNK_FRAME_BUFFER_BYTES
-      const lp = lpStream(stream, { maxDataLength: CHUNK_PROTOCOL_LIMITS.maxMessageBytes, maxBufferSize: CHUNK_FRAME_BUFFER_BYTES })
-
-      const head = frameHead(ChunkRequest.encode({ op, cid: cid.bytes as Uint8Array<ArrayBuffer> }), data?.byteLength ?? 0)
-      await send(stream, head, signal)
-      if (data != null && data.byteLength > 0) await send(stream, data, signal)
-
-      // protons decodes the frame's parts into one buffer: the only copy a chunk read makes here
-      const res = ChunkResponse.decode(await lp.read({ signal }))
-      await stream.close({ signal }).catch(() => {})
-      return res
+      const req = { op, cid: cid.bytes as Uint8Array<ArrayBuffer> }
+      try {
+        return await this.sessionFor(peer, key).request(req, data, signal)
+      } catch (err: any) {
+        // A stream that ended before the request left it says nothing about the node: one more try, on a new one.
+        if (!(err instanceof ChunkStreamClosedError && err.unsent)) throw err
+        return await this.sessionFor(peer, key).request(req, data, signal)
+      }
     } catch (err: any) {
-      const e = this.translate(err, timeout, callerSignal)
-      this.log('%s of %c on %s failed - %s: %s', op, cid, key, e.name, e.message)
-      stream?.abort(e)
-      throw e
+      this.log('%s of %c on %s failed - %s: %s', op, cid, key, err.name, err.message)
+      throw err
     } finally {
       release()
     }
   }
 
-  private translate (err: any, timeout: AbortSignal, callerSignal: AbortSignal): Error {
-    if (timeout.aborted && !callerSignal.aborted) {
-      return new RequestTimeoutError(`${CHUNK_PROTOCOL} request timed out after ${this.timeoutMs} ms`)
+  /**
+   * A stream to `peer` with room for one more request: an idle one first, then a new one while the peer has
+   * fewer than `streamsPerPeer`, then the least loaded. The per-peer slots keep the requests in flight within
+   * what the peer's streams can carry.
+   */
+  private sessionFor (peer: ChunkPeer, key: string): ChunkSession {
+    const pool = this.sessions.get(key) ?? []
+    const open = pool.filter(s => s.hasRoom())
+    const idle = open.find(s => s.inFlight === 0)
+    if (idle != null) return idle
+    if (pool.length < this.streamsPerPeer || open.length === 0) {
+      const session = new ChunkSession(async () => await this.openStream(peer), {
+        timeoutMs: this.timeoutMs,
+        maxRequests: CHUNK_PROTOCOL_LIMITS.maxRequestsPerStream,
+        idleMs: this.idleMs
+      }, this.log, ended => {
+        const left = (this.sessions.get(key) ?? []).filter(s => s !== ended)
+        if (left.length > 0) this.sessions.set(key, left)
+        else this.sessions.delete(key)
+      })
+      this.sessions.set(key, [...pool, session])
+      return session
     }
-    if (err?.name === 'InvalidDataLengthError' || err?.name === 'InvalidDataLengthLengthError') {
-      return new ProtocolError(`${CHUNK_PROTOCOL}: response larger than the protocol allows`)
-    }
-    return err
+    return open.reduce((a, b) => b.inFlight < a.inFlight ? b : a)
   }
-}
 
-async function send (stream: Stream, data: Uint8Array, signal: AbortSignal): Promise<void> {
-  if (!stream.send(data)) await stream.onDrain({ signal })
+  private async openStream (peer: ChunkPeer): Promise<Stream> {
+    const timeout = AbortSignal.timeout(this.timeoutMs)
+    try {
+      return await this.components.host.dialProtocol(peer, CHUNK_PROTOCOL, {
+        signal: AbortSignal.any([this.controller.signal, timeout]),
+        // The first request goes out with the protocol proposal: it costs one round trip, not two. A peer not
+        // serving the protocol still fails it with UnsupportedProtocolError, only at the read instead of the dial.
+        negotiateFully: false,
+        maxOutboundStreams: CHUNK_PROTOCOL_LIMITS.maxOutboundStreams
+      })
+    } catch (err) {
+      if (timeout.aborted && !this.controller.signal.aborted) throw new RequestTimeoutError(`${CHUNK_PROTOCOL}: opening a stream to ${peerKey(peer)} timed out after ${this.timeoutMs} ms`)
+      throw err
+    }
+  }
 }

@@ -2,29 +2,45 @@ import { MAX_CHUNK_SIZE, KiB } from '../storage/chunking.js'
 import type { ProtocolLimits } from '../net/rpc.js'
 import type { Role } from '../identity/index.js'
 
-/** Spec: protocols/chunk.md */
-export const CHUNK_PROTOCOL = '/collective/chunk/1.0.0'
+/**
+ * Spec: protocols/chunk.md. Many requests per stream, answered in any order and matched by id: streams live
+ * across requests, so each chunk skips the stream's opening, negotiation, closing and yamux's small starting
+ * window, which together held one-stream-per-chunk transfers to about half of a bare stream's rate.
+ */
+export const CHUNK_PROTOCOL = '/collective/chunk/1.1.0'
 
 export interface ChunkProtocolLimits extends ProtocolLimits {
+  /** Requests a caller may have unanswered on one stream; a node reads no further frame until one is answered */
+  maxRequestsPerStream: number
   /** Concurrent inbound streams of this protocol per connection */
   maxInboundStreams: number
   /** Concurrent outbound streams of this protocol per connection (a node dials other nodes while repairing) */
   maxOutboundStreams: number
+  /** A node closes a stream on which no new request frame completed for this long */
+  idleTimeoutMs: number
 }
 
 export const CHUNK_PROTOCOL_LIMITS: ChunkProtocolLimits = {
   // one chunk of the largest size any file is cut into, plus room for the other fields
   maxMessageBytes: MAX_CHUNK_SIZE + 4 * KiB,
-  // a 4 MiB chunk over a slow home uplink, not a loopback
+  // one request, from its frame sent to its answer read: a 4 MiB chunk over a slow home uplink, not a loopback
   timeoutMs: 30_000,
-  // Each stream may buffer a whole frame: 16 × 4 MiB bounds what one peer can make a node hold to 64 MiB.
-  maxInboundStreams: 16,
-  maxOutboundStreams: 16
+  // Per stream a node holds the frames of the requests it is serving and buffers as many again before it resets
+  // the stream: 2 streams × 8 frames of at most 4 MiB bound what one peer can make a node hold to 64 MiB. Callers
+  // use one stream per node, so one that is closing never blocks its replacement.
+  maxRequestsPerStream: 4,
+  maxInboundStreams: 2,
+  maxOutboundStreams: 2,
+  // twice the callers' own idle close, so a stream is never closed under a caller about to reuse it
+  idleTimeoutMs: 60_000
 }
+
+/** How long a caller keeps a stream with nothing in flight before closing it: idle peers hold no streams */
+export const CHUNK_STREAM_IDLE_MS = 30_000
 
 /**
  * Bytes a reader may hold for one frame: the frame plus its length prefix. The stream's read buffers default to
- * 4 MiB, less than a full frame, so both sides raise theirs to this.
+ * 4 MiB, less than a full frame, so both sides raise theirs to this (times the frames a stream may have queued).
  */
 export const CHUNK_FRAME_BUFFER_BYTES = CHUNK_PROTOCOL_LIMITS.maxMessageBytes + 16
 

@@ -5,6 +5,7 @@ import { ChunkOp, ChunkRequest, ChunkResponse, ChunkStatus } from '../gen/chunk.
 import { RequestTimeoutError } from '../net/errors.js'
 import { assertChunkCid } from '../storage/chunking.js'
 import { StorageError } from '../storage/errors.js'
+import { Semaphore } from '../util/semaphore.js'
 import {
   CHUNK_FRAME_BUFFER_BYTES,
   CHUNK_PROTOCOL,
@@ -22,9 +23,11 @@ import type { ChunkStore } from '../storage/chunk-store.js'
 import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 
 export interface ChunkServerInit {
-  /** How long one exchange may take, from the stream opening to the response written (default 30 s) */
+  /** How long one request may take, from its frame read to its answer written (default 30 s) */
   timeoutMs?: number
-  /** Concurrent inbound streams of this protocol per connection; more are reset by the muxer (default 64) */
+  /** How long a stream may go without a complete new request frame before the node closes it (default 60 s) */
+  idleTimeoutMs?: number
+  /** Concurrent inbound 1.1.0 streams per connection; more are reset by the muxer (default 2) */
   maxInboundStreams?: number
   /** Roles allowed per operation, over CHUNK_ROLE_POLICY (default: that policy) */
   policy?: Partial<Record<ChunkOperation, readonly Role[]>>
@@ -80,8 +83,8 @@ function isDiskFull (err: any): boolean {
 }
 
 /**
- * A storage node's side of `/collective/chunk/1.0.0`: one request per stream, answered from the node's
- * ChunkStore. The caller's identity is the certificate it proved in the connection handshake; nothing in the
+ * A storage node's side of `/collective/chunk/1.1.0`: many requests per stream, up to 4 at once, each answered
+ * from the node's ChunkStore as soon as it is done. The caller's identity is the certificate it proved in the connection handshake; nothing in the
  * request is trusted about who sends it. A GET answer is the file's reads as they came off the disk, sent in one
  * piece behind the response header: the chunk is not copied on its way out, and not re-verified either (the
  * reader verifies every chunk against its CID, which also catches a disk that rotted under us).
@@ -91,6 +94,7 @@ export class ChunkServer {
   private readonly init: ChunkServerInit
   private readonly log: Logger
   private readonly timeoutMs: number
+  private readonly idleTimeoutMs: number
   private readonly policy: Record<ChunkOperation, readonly Role[]>
   private readonly inflight = new Set<Promise<void>>()
   private controller = new AbortController()
@@ -100,6 +104,7 @@ export class ChunkServer {
     this.components = components
     this.init = init
     this.timeoutMs = init.timeoutMs ?? CHUNK_PROTOCOL_LIMITS.timeoutMs
+    this.idleTimeoutMs = init.idleTimeoutMs ?? CHUNK_PROTOCOL_LIMITS.idleTimeoutMs
     this.policy = { ...CHUNK_ROLE_POLICY, ...init.policy }
     this.log = components.logger.forComponent('collective:chunks:server')
   }
@@ -147,42 +152,89 @@ export class ChunkServer {
     }
   }
 
+  /**
+   * Serves one stream: reads request frames and answers each as it finishes, up to `maxRequestsPerStream` at
+   * once. The next frame is read only when a request slot is free (a slot is held until its answer has left), and
+   * a caller that sends more than a stream's worth of frames beyond those overflows the read buffer and has the
+   * stream reset: an honest caller, which waits for answers, never comes close. A stream idle for
+   * `idleTimeoutMs` is closed once its requests are answered.
+   */
   private async onStream (stream: Stream, connection: Connection): Promise<void> {
+    const maxRequests = CHUNK_PROTOCOL_LIMITS.maxRequestsPerStream
+    const buffer = maxRequests * CHUNK_FRAME_BUFFER_BYTES
+    // The stream's own buffer (used before our reader attaches) defaults to a few bytes less than a full frame.
+    if (stream.maxReadBufferLength < buffer) stream.maxReadBufferLength = buffer
+    const lp = lpStream(stream, { maxDataLength: CHUNK_PROTOCOL_LIMITS.maxMessageBytes, maxBufferSize: buffer })
+    const slots = new Semaphore(maxRequests)
+    const running = new Set<Promise<void>>()
+    const stopping = this.controller.signal
+    try {
+      for (;;) {
+        await slots.acquire(stopping)
+        const idle = AbortSignal.timeout(this.idleTimeoutMs)
+        let frame: Uint8ArrayList
+        try {
+          frame = await lp.read({ signal: AbortSignal.any([stopping, idle]) })
+        } catch (err: any) {
+          // the caller closed its end between requests (the usual end of a stream), or went quiet
+          if (err?.name === 'UnexpectedEOFError' && stream.remoteWriteStatus !== 'writable') break
+          if (idle.aborted && !stopping.aborted) break
+          throw err
+        }
+        // a frame that is not a ChunkRequest says the caller is broken: nothing more on this stream is trusted
+        const req = ChunkRequest.decode(frame)
+        const task = this.answer(stream, req, connection.remotePeer).finally(() => {
+          slots.release()
+          running.delete(task)
+        })
+        running.add(task)
+      }
+      await Promise.all(running)
+      await stream.close({ signal: AbortSignal.any([stopping, AbortSignal.timeout(this.timeoutMs)]) })
+    } catch (err: any) {
+      // An oversized or malformed frame lands here too: the caller gets a reset stream, never a response.
+      this.log('chunk stream from %p failed - %s: %s', connection.remotePeer, err.name, err.message)
+      stream.abort(err)
+      await Promise.allSettled(running)
+    }
+  }
+
+  /** Serves one request and writes its answer, within the request timeout */
+  private async answer (stream: Stream, req: ChunkRequest, remotePeer: PeerId): Promise<void> {
     const started = performance.now()
     const timeout = AbortSignal.timeout(this.timeoutMs)
     const signal = AbortSignal.any([timeout, this.controller.signal])
-    // The stream's own buffer (used before our reader attaches) defaults to a few bytes less than a full frame.
-    if (stream.maxReadBufferLength < CHUNK_FRAME_BUFFER_BYTES) stream.maxReadBufferLength = CHUNK_FRAME_BUFFER_BYTES
-    const lp = lpStream(stream, { maxDataLength: CHUNK_PROTOCOL_LIMITS.maxMessageBytes, maxBufferSize: CHUNK_FRAME_BUFFER_BYTES })
-
-    let op: ChunkOperation | undefined
+    const op = OPERATIONS[req.op]
     let result: ChunkResult = 'error'
-    let bytes = 0
+    let bytes = op === 'put' ? req.data.byteLength : 0
     try {
-      const req = ChunkRequest.decode(await lp.read({ signal }))
-      op = OPERATIONS[req.op]
-      if (op === 'put') bytes = req.data.byteLength
-      const { response, data } = await this.serve(req, op, connection.remotePeer, signal)
+      let outcome: Outcome
+      let sending = signal
+      try {
+        outcome = await this.serve(req, op, remotePeer, signal)
+      } catch (err: any) {
+        if (!timeout.aborted || this.controller.signal.aborted) throw err
+        // Other requests share the stream, so a slow one is answered rather than reset; the answer gets its own time.
+        outcome = this.refusal(ChunkStatus.ERROR, new RequestTimeoutError(`${CHUNK_PROTOCOL} request took longer than ${this.timeoutMs} ms`))
+        sending = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.controller.signal])
+      }
+      const { response, data } = outcome
       result = RESULTS[response.status ?? ChunkStatus.STATUS_UNSPECIFIED]
-
-      const head = frameHead(ChunkResponse.encode(response), data?.byteLength ?? 0)
+      const head = frameHead(ChunkResponse.encode({ ...response, id: req.id }), data?.byteLength ?? 0)
       if (data == null || data.byteLength === 0) {
-        await send(stream, head, signal)
+        await send(stream, head, sending)
       } else {
-        // one send for the whole frame: the muxer cuts it into as few frames and Noise messages as it can
+        // one send for the whole frame: the muxer cuts it into as few frames and Noise messages as it can, and
+        // frames of concurrent answers cannot interleave
         data.prepend(head)
-        await send(stream, data, signal)
+        await send(stream, data, sending)
         bytes = data.byteLength - head.byteLength
       }
-      await stream.close({ signal })
     } catch (err: any) {
-      const e = timeout.aborted && !this.controller.signal.aborted
-        ? new RequestTimeoutError(`${CHUNK_PROTOCOL} exchange timed out after ${this.timeoutMs} ms`)
-        : err
-      // An oversized or malformed frame lands here too: the caller gets a reset stream, never a response.
-      this.log('%s from %p failed - %s: %s', op ?? 'request', connection.remotePeer, e.name, e.message)
+      // The stream itself failed (or the node is stopping): the stream's loop resets it.
+      this.log('%s from %p failed - %s: %s', op ?? 'request', remotePeer, err.name, err.message)
       result = 'error'
-      stream.abort(e)
+      stream.abort(err)
     } finally {
       if (op != null) this.report(op, result, bytes, (performance.now() - started) / 1000)
     }

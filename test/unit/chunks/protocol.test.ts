@@ -8,7 +8,7 @@ import { CID } from 'multiformats/cid'
 import * as json from 'multiformats/codecs/json'
 import { sha512 } from 'multiformats/hashes/sha2'
 import { ChunkClient } from '../../../src/chunks/client.js'
-import { CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS, frameHead } from '../../../src/chunks/protocol.js'
+import { CHUNK_FRAME_BUFFER_BYTES, CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS, frameHead } from '../../../src/chunks/protocol.js'
 import { ChunkServer } from '../../../src/chunks/server.js'
 import { ChunkOp, ChunkRequest, ChunkResponse, ChunkStatus } from '../../../src/gen/chunk.js'
 import { PeerIdentities } from '../../../src/net/peer-identities.js'
@@ -100,7 +100,37 @@ async function streamEnded (stream: Stream, timeoutMs: number): Promise<void> {
   ])
 }
 
-describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
+/**
+ * A stand-in node speaking the protocol by hand: every request on every stream goes to `onRequest` with a
+ * function that answers it. Counts the streams it was offered.
+ */
+async function fakeNode (name: string, onRequest: (req: ChunkRequest, answer: (res: Partial<ChunkResponse>) => void) => void): Promise<TestPeer & { streams: () => number }> {
+  const peer = await startPeer(fed, 'alice', name, 'node')
+  await introduce(peer)
+  stoppers.push(async () => { await peer.host.stop() })
+  let streams = 0
+  await peer.host.handle(CHUNK_PROTOCOL, async (stream) => {
+    streams++
+    const lp = lpStream(stream)
+    for (;;) {
+      let req: ChunkRequest
+      try {
+        req = ChunkRequest.decode(await lp.read())
+      } catch {
+        return
+      }
+      onRequest(req, res => { stream.send(frameHead(ChunkResponse.encode({ ...res, id: req.id }), 0)) })
+    }
+  }, { maxInboundStreams: 8 })
+  return { ...peer, streams: () => streams }
+}
+
+/** Streams of the chunk protocol open between two hosts, as seen from `from` */
+function chunkStreams (from: TestPeer, to: TestPeer): Stream[] {
+  return from.host.getConnections(to.host.peerId).flatMap(c => c.streams).filter(s => s.protocol === CHUNK_PROTOCOL && s.status === 'open')
+}
+
+describe('/collective/chunk/1.1.0 between two in-process hosts', () => {
   let node: TestNode
   let client: TestPeer & { chunks: ChunkClient }
 
@@ -256,6 +286,7 @@ describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
     const res = ChunkResponse.decode(await lp.read({ signal: AbortSignal.timeout(5_000) }))
     assert.equal(res.status, ChunkStatus.INVALID)
     assert.equal(res.error, 'InvalidChunkRequestError')
+    await raw.close()
   })
 
   it('fails with UnsupportedProtocolError on a peer that does not serve chunks', async () => {
@@ -286,22 +317,19 @@ describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
   })
 
   it('keeps at most maxConcurrentPerPeer requests in flight to one peer and queues the rest', async () => {
-    const slow = await startPeer(fed, 'alice', 'node-slow', 'node')
-    await introduce(slow)
-    stoppers.push(async () => { await slow.host.stop() })
     let active = 0
     let most = 0
     let served = 0
-    await slow.host.handle(CHUNK_PROTOCOL, async (stream) => {
+    // answers every request after 60 ms, however many arrive
+    const slow = await fakeNode('node-slow', (_req, answer) => {
       active++
       most = Math.max(most, active)
-      await lpStream(stream).read()
-      await new Promise(resolve => setTimeout(resolve, 60))
-      active--
-      served++
-      stream.send(frameHead(ChunkResponse.encode({ status: ChunkStatus.NOT_FOUND }), 0))
-      await stream.close()
-    }, { maxInboundStreams: 64 })
+      setTimeout(() => {
+        active--
+        served++
+        answer({ status: ChunkStatus.NOT_FOUND })
+      }, 60)
+    })
 
     // connected already, so the line is about the bound alone (see the next test for a peer not yet connected)
     await client.host.dial(slow.host.peerId)
@@ -379,6 +407,67 @@ describe('/collective/chunk/1.0.0 between two in-process hosts', () => {
     got.forEach((g, i) => { assert.ok(Buffer.from(g).equals(chunks[i].bytes)) })
     assert.equal(client.host.getConnections(node.host.peerId).length, 1)
     await Promise.all(chunks.map(async c => { await client.chunks.delete(node.host.peerId, c.cid) }))
+  })
+
+  it('carries many requests on a few long-lived streams, matching answers by id whatever their order', async () => {
+    const chunks = await Promise.all(Array.from({ length: 12 }, async (_, i) => await chunkOf(100_000 + i, 900 + i)))
+    const caller = await startCaller('laptop-pooled', 'client', { idleMs: 150 })
+    await caller.chunks.put(node.host.peerId, chunks[0].cid, chunks[0].bytes)
+    await Promise.all(chunks.map(async c => { await caller.chunks.put(node.host.peerId, c.cid, c.bytes) }))
+    // Answers finish in any order (a small chunk read beats a big one), so each must find its own request.
+    const got = await Promise.all(chunks.map(async c => await caller.chunks.get(node.host.peerId, c.cid)))
+    got.forEach((g, i) => { assert.ok(Buffer.from(g).equals(chunks[i].bytes), `chunk ${i} came back different`) })
+    const open = chunkStreams(caller, node)
+    assert.equal(open.length, 1, 'one stream per node carries them all')
+    // idle streams are closed: an idle peer holds no streams
+    await waitFor('idle chunk streams closed', async () => chunkStreams(caller, node).length === 0, 5_000, 20)
+    await Promise.all(chunks.map(async c => { await caller.chunks.delete(node.host.peerId, c.cid) }))
+  })
+
+  it('resets a stream whose caller sends more than the node holds without waiting for answers, and only that stream', async () => {
+    const busy = await startNode('node-busy')
+    const { cid, bytes } = await chunkOf(1000, 40)
+    await client.chunks.put(busy.host.peerId, cid, bytes)
+    // every GET waits on its read until the end of the test, so the requests below keep all of the stream's slots busy
+    let unblock = (): void => {}
+    const blocked = new Promise<void>(resolve => { unblock = resolve })
+    const read = async function * (): AsyncGenerator<Uint8Array> { await blocked; yield bytes }
+    busy.store.stream = read
+    try {
+      const raw = await client.host.dialProtocol(busy.host.peerId, CHUNK_PROTOCOL)
+      for (let id = 1; id <= CHUNK_PROTOCOL_LIMITS.maxRequestsPerStream; id++) {
+        raw.send(frameHead(ChunkRequest.encode({ op: ChunkOp.GET, cid: cid.bytes as Uint8Array<ArrayBuffer>, id }), 0))
+      }
+      // then a frame and more bytes than the node buffers for a stream
+      raw.send(frameHead(ChunkRequest.encode({ op: ChunkOp.PUT, cid: cid.bytes as Uint8Array<ArrayBuffer>, id: 99 }), 1000))
+      raw.send(new Uint8Array(CHUNK_PROTOCOL_LIMITS.maxRequestsPerStream * CHUNK_FRAME_BUFFER_BYTES))
+      await streamEnded(raw, 10_000)
+      assert.equal(raw.status, 'reset')
+    } finally {
+      // also when an assertion failed: the node's stop waits for these reads
+      unblock()
+    }
+    // the caller's own stream was not touched
+    assert.ok(Buffer.from(await client.chunks.get(busy.host.peerId, cid)).equals(bytes))
+  })
+
+  it('fails only the request that timed out, then moves on to a fresh stream', async () => {
+    // answers every request at once, except the very first one, which it never answers
+    let requests = 0
+    const moody = await fakeNode('node-moody', (_req, answer) => {
+      if (requests++ > 0) answer({ status: ChunkStatus.NOT_FOUND })
+    })
+    await client.host.dial(moody.host.peerId)
+    const impatient = new ChunkClient({ host: client.host, logger }, { timeoutMs: 400, streamsPerPeer: 1 })
+    const { cid } = await chunkOf(10, 42)
+    const first = impatient.has(moody.host.peerId, cid)
+    const second = impatient.has(moody.host.peerId, cid)
+    assert.deepEqual(await second, { present: false, size: 0 })
+    assert.equal((await rejection(first)).name, 'RequestTimeoutError')
+    // the stream that let a request time out takes nothing more: the next request goes out on a new one
+    assert.deepEqual(await impatient.has(moody.host.peerId, cid), { present: false, size: 0 })
+    assert.equal(moody.streams(), 2)
+    await waitFor('the first stream reset', async () => chunkStreams(client, moody).length === 1, 5_000, 20)
   })
 
   it('stops serving on stop(): streams in flight are aborted and new ones are refused', async () => {
