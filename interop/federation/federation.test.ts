@@ -89,6 +89,33 @@ describe('federation: three members, SWIM membership, gossip and cross-member re
     }
   })
 
+  it('DataStore strategies decide where replicas land: backup one per member, media on the writer\'s own nodes first', async () => {
+    const home = fed.peer('coordinator.alice').dir
+    for (const args of [['datastore', 'create', '/vault', '--strategy', 'backup', '--replicas', '3'], ['datastore', 'create', '/films', '--strategy', 'media', '--replicas', '2']]) {
+      const r = await cli([...args, '--home', home])
+      assert.equal(r.code, 0, r.stderr)
+    }
+    const file = join(work, 'mixed.bin')
+    await writeFile(file, randomBytes(6 * 1024 * 1024 + 5))
+    for (const remote of ['/vault/mixed.bin', '/films/mixed.bin']) {
+      const r = await cli(['put', file, remote, '--home', home], { timeoutMs: 120_000 })
+      assert.equal(r.code, 0, r.stderr)
+    }
+    const vault = await call(fed.socket('coordinator.alice'), 'fs.locate', { path: '/vault/mixed.bin' }) as Array<{ nodes: Array<{ name: string }> }>
+    for (const chunk of vault) {
+      assert.deepEqual(chunk.nodes.map(n => n.name.split('@')[1]).sort(), ['garage.collective.local', 'home.collective.local', 'office.collective.local'], 'backup: exactly one replica per member')
+    }
+    const films = await call(fed.socket('coordinator.alice'), 'fs.locate', { path: '/films/mixed.bin' }) as Array<{ nodes: Array<{ name: string }> }>
+    for (const chunk of films) {
+      assert.equal(chunk.nodes.length, 2)
+      // Alice has two nodes of her own, both far below the group's fill: media keeps both copies at home.
+      assert.ok(chunk.nodes.every(n => n.name.endsWith('@home.collective.local')), `media: alice's own nodes first, got ${chunk.nodes.map(n => n.name).join(', ')}`)
+    }
+    const metrics = await (await fetch(String((await call(fed.socket('coordinator.alice'), 'status')).metrics))).text()
+    assert.match(metrics, /collective_placement_operations_total\{strategy="media"\} [1-9]/)
+    assert.match(metrics, /collective_placement_operations_total\{strategy="backup"\} [1-9]/)
+  })
+
   it('a node killed with kill -9 is suspected, then declared dead everywhere in time; alice still reads her file', async () => {
     // The victim: a node of bob or carol that holds replicas of the file.
     const where = await call(fed.socket('coordinator.alice'), 'fs.locate', { path: '/photos.bin' }) as Array<{ nodes: Array<{ name: string }> }>

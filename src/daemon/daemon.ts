@@ -27,6 +27,9 @@ import { daemonHealth } from './health.js'
 import { Federation } from '../federation/federation.js'
 import { ResilientChunkTransport } from '../transfer/resilient.js'
 import { PeerPerformance } from '../placement/performance.js'
+import { place } from '../placement/strategies.js'
+import type { StrategyName } from '../placement/strategies.js'
+import type { PlaceChunk } from '../transfer/writer.js'
 import { PermissionsDatabase, DataStoreRegistry, RevocationStore } from '../permissions/index.js'
 import { RevocationGossip } from '../access/revocations.js'
 import { DataStoreDirectory } from '../access/datastores.js'
@@ -111,6 +114,7 @@ export class Daemon {
   files?: FileService
   federation?: Federation
   chunks?: ResilientChunkTransport
+  datastores?: DataStoreDirectory
   /** What each storage node delivered lately, measured on real transfers; placement ranks nodes by it */
   readonly performance = new PeerPerformance()
   readonly startedAt = Date.now()
@@ -353,6 +357,22 @@ export class Daemon {
     for (const [state, n] of Object.entries(counts)) this.metrics.members.set({ state }, n)
   }
 
+  /**
+   * A write's placement: its DataStore's strategy and replica count when the path is in one of ours, else the
+   * default (`backup`: distinct members first) with the configured replication. Every decision is counted.
+   */
+  private placementFor (path: string, localDomain: string, replication: number): { replication: number, place: PlaceChunk } {
+    const ds = this.datastores?.find(path)
+    const strategy: StrategyName = ds?.local === true ? ds.strategy : 'backup'
+    return {
+      replication: ds?.local === true ? ds.replicas : replication,
+      place: (nodes, count, exclude, holders) => {
+        this.metrics.placementOperations.inc({ strategy })
+        return place(strategy, { nodes, count, exclude, holders }, { localDomain, performance: this.performance })
+      }
+    }
+  }
+
   /** Revocations spread over gossipsub; the CLI hands in the ones a CA holder signed (`cert revoke`, `member revoke`) */
   private async startRevocations (host: Host, store: RevocationStore): Promise<void> {
     const log = this.oplog.child('revocations')
@@ -416,6 +436,7 @@ export class Daemon {
         this.metrics.chunkVerificationFailures.inc()
         this.oplog.warn('corrupt replica dropped', { cid, peerId, node: federation.directory.nodes().find(n => n.peerId === peerId)?.name })
       },
+      placementFor: path => this.placementFor(path, identity.domain, storage.replication),
       onGarbageCollected: (chunks) => { this.oplog.child('files').info('garbage collected', { chunks }) },
       onGarbageError: (error, chunk) => {
         if (chunk != null) this.oplog.child('files').warn('garbage chunk not deleted, will retry', { ...chunk, error })
@@ -441,7 +462,7 @@ export class Daemon {
     const { host, identity, trustStore, chain, database } = peer
     let server: MetaServer | undefined
     const registry = files != null ? new DataStoreRegistry({ database, logger: this.logger }) : undefined
-    const directory = await this.startPart(new DataStoreDirectory({ host, trustStore, chain, identity, registry, logger: this.logger }, { intervalMs: this.config.federation.announceIntervalMs }))
+    const directory = this.datastores = await this.startPart(new DataStoreDirectory({ host, trustStore, chain, identity, registry, logger: this.logger }, { intervalMs: this.config.federation.announceIntervalMs }))
     if (registry != null && files != null) {
       server = await this.startPart(new MetaServer({
         host,

@@ -8,6 +8,7 @@ import { writeFile, Pins } from '../transfer/writer.js'
 import { readFile } from '../transfer/reader.js'
 import type { Entry, FileManifest, RemoveResult } from '../metadata/store.js'
 import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
+import type { PlaceChunk } from '../transfer/writer.js'
 import type { ReadComponents } from '../transfer/reader.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
@@ -37,6 +38,11 @@ export interface FileServiceComponents extends Pick<ReadComponents, 'onFailover'
   onGarbageCollected?: (chunks: number) => void
   /** Told about each failure of garbage collection: one chunk on one node, or a whole pass */
   onGarbageError?: (error: Error, chunk?: { cid: string, peerId: string }) => void
+  /**
+   * The placement policy for a path: its DataStore's replica count and strategy. Default: `replication` copies,
+   * distinct members first.
+   */
+  placementFor?: (path: string) => { replication: number, place: PlaceChunk } | undefined
 }
 
 export interface FileStat extends Entry {
@@ -115,10 +121,12 @@ export class FileService {
   }
 
   async write (path: string, source: AsyncIterable<Uint8Array>, options: { size?: number, owner: string, mode?: number, signal?: AbortSignal, onProgress?: (bytes: number) => void }): Promise<Entry> {
-    return await writeFile({ ...this.components, metadata: this.metadata, locks: this.locks, pins: this.pins, log: this.log }, {
-      path: normalizePath(path),
+    const p = normalizePath(path)
+    const policy = this.components.placementFor?.(p)
+    return await writeFile({ ...this.components, place: policy?.place, metadata: this.metadata, locks: this.locks, pins: this.pins, log: this.log }, {
+      path: p,
       source,
-      replication: this.replication,
+      replication: policy?.replication ?? this.replication,
       inflightBytes: this.init.writeInflightBytes,
       ...options
     })

@@ -9,10 +9,18 @@ import type { ChunkTransport, NodeDirectory } from './types.js'
 import type { MetadataStore, Entry, ManifestChunk } from '../metadata/store.js'
 import type { KeyedMutex } from '../util/keyed-mutex.js'
 import type { Logger } from '@libp2p/interface'
+import type { NodeRecord } from '../node-registry/registry.js'
+
+/**
+ * Chooses `count` nodes for a chunk's copies (a DataStore's strategy); `exclude` are the nodes tried or holding it,
+ * `holders` the members (domains) already holding a copy. Default: capacity-weighted, distinct members first.
+ */
+export type PlaceChunk = (nodes: NodeRecord[], count: number, exclude: ReadonlySet<string>, holders: string[]) => NodeRecord[]
 
 export interface WriteComponents {
   chunks: ChunkTransport
   nodes: NodeDirectory
+  place?: PlaceChunk
   metadata: MetadataStore
   locks: KeyedMutex
   /** Chunks of writes in flight: the collector leaves them alone however long the write takes */
@@ -122,7 +130,12 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
     // The collector takes the same lock before deleting an unreferenced chunk, so a push cannot race it.
     await components.locks.run(`chunk:${key}`, async () => {
       while (held.size < replication) {
-        const targets = pickTargets(nodes(), replication - held.size, tried)
+        const all = nodes()
+        const domains = new Map(all.map(n => [n.peerId, n.domain ?? '']))
+        const holders = [...held].map(p => domains.get(p) ?? '')
+        const targets = components.place != null
+          ? components.place(all, replication - held.size, tried, holders)
+          : pickTargets(all, replication - held.size, tried, Math.random, holders)
         if (targets.length === 0) {
           const why = refusals.length > 0 ? `; ${refusals.join(', ')}` : ''
           throw new ReplicationError(`chunk ${i} of ${path} reached ${held.size} of ${replication} replicas: not enough storage nodes accepted it (${alive.size} live${why})`)
