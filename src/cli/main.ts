@@ -8,11 +8,13 @@ import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
 import { fileCommands } from './commands/files.js'
 import { dfCommand } from './commands/df.js'
+import { mountCommand, unmountCommand } from './commands/mount.js'
 import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand,
   ...fileCommands, dfCommand,
+  mountCommand, unmountCommand,
   caInit, memberInit, certIssue, certShow
 ]
 
