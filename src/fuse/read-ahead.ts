@@ -68,8 +68,9 @@ export class ReadAhead {
     if (w == null || offset < w.offset) return undefined
     const end = w.offset + w.bytes.length
     const atEof = w.bytes.length < w.asked
-    if (offset + length <= end || (atEof && offset <= end)) {
-      return w.bytes.subarray(offset - w.offset, Math.min(end, offset + length) - w.offset)
+    // A short window ends at the end of the file, so it answers everything after its start.
+    if (offset + length <= end || atEof) {
+      return w.bytes.subarray(Math.min(offset, end) - w.offset, Math.min(end, offset + length) - w.offset)
     }
     return undefined
   }
