@@ -2,19 +2,10 @@ import { once } from 'node:events'
 import { createReadStream } from 'node:fs'
 import { call, callWithSocket } from '../control/client.js'
 import { ControlProtocolError } from '../control/errors.js'
+import type { Entry } from '../metadata/store.js'
 
-/** What the daemon says about a path (`fs.stat`) */
-export interface RemoteEntry {
-  path: string
-  type: 'dir' | 'file'
-  mode: number
-  size: number
-  mtimeMs: number
-  ctimeMs: number
-  owner: string
-  version: number
-  name?: string
-}
+/** What the daemon says about a path (`fs.stat`, `fs.ls` entries carry their `name` too) */
+export type RemoteEntry = Entry & { name?: string }
 
 export interface Capacity {
   capacityBytes: number

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { OpenFile } from './open-file.js'
+import { baseName, parentOf } from '../metadata/paths.js'
 import { FilesystemError } from './errors.js'
 import type { DaemonFs, RemoteEntry } from './daemon-fs.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
@@ -100,6 +101,10 @@ export class CollectiveFilesystem {
 
   async getattr (path: string): Promise<Stat> {
     const open = this.files.get(path)
+    if (open?.pending === true) {
+      const now = open.mtimeMs
+      return this.toStat({ path, type: 'file', mode: open.mode ?? 0o644, size: open.size, mtimeMs: now, ctimeMs: now, owner: '', version: 0 })
+    }
     const entry = await this.daemon.stat(path)
     // A file with unsent writes is what its spool says, not what the daemon has yet.
     if (open?.spooled === true && entry.type === 'file') return this.toStat({ ...entry, size: open.size, mtimeMs: open.mtimeMs })
@@ -109,7 +114,13 @@ export class CollectiveFilesystem {
   async readdir (path: string): Promise<string[]> {
     const entries = await this.daemon.list(path)
     if (entries.length === 1 && entries[0].path === path && entries[0].type === 'file') throw new FilesystemError(E.ENOTDIR, `not a directory: ${path}`)
-    return ['.', '..', ...entries.map(e => e.name ?? e.path.slice(e.path.lastIndexOf('/') + 1))]
+    const names = entries.map(e => e.name ?? baseName(e.path))
+    const listed = new Set(names)
+    for (const file of this.pendingIn(path)) {
+      const name = baseName(file.path)
+      if (!listed.has(name)) names.push(name)
+    }
+    return ['.', '..', ...names]
   }
 
   async statfs (): Promise<Statfs> {
@@ -138,18 +149,26 @@ export class CollectiveFilesystem {
   async rmdir (path: string): Promise<void> {
     const entry = await this.daemon.stat(path)
     if (entry.type !== 'dir') throw new FilesystemError(E.ENOTDIR, `not a directory: ${path}`)
+    if (this.pendingIn(path).length > 0) throw new FilesystemError(E.ENOTEMPTY, `directory not empty: ${path}`)
     await this.daemon.remove(path)
   }
 
   async unlink (path: string): Promise<void> {
+    const open = this.files.get(path)
+    if (open?.pending === true) {
+      this.forget(open)
+      return
+    }
     const entry = await this.daemon.stat(path)
     if (entry.type === 'dir') throw new FilesystemError(E.EISDIR, `is a directory: ${path}`)
     await this.daemon.remove(path)
-    const open = this.files.get(path)
     if (open != null) this.forget(open)
   }
 
   async rename (src: string, dst: string): Promise<void> {
+    // Simplest to give the daemon both names as they will be: a new file is stored before it moves.
+    await this.store(src)
+    await this.store(dst)
     try {
       await this.daemon.rename(src, dst)
     } catch (err: any) {
@@ -168,16 +187,19 @@ export class CollectiveFilesystem {
   }
 
   async chmod (path: string, mode: number): Promise<void> {
+    await this.store(path)
     await this.daemon.setAttributes(path, { mode: mode & 0o7777 })
   }
 
   async utimens (path: string, mtimeMs: number): Promise<void> {
+    await this.store(path)
     // libfuse 2 passes UTIME_NOW and UTIME_OMIT as a zero second with a huge nanosecond count (about 1073 ms here).
     await this.daemon.setAttributes(path, { mtimeMs: mtimeMs < 2000 ? Date.now() : Math.round(mtimeMs) })
   }
 
   /** Owners are federated names, not uids: only a chown to the ids the mount reports is accepted */
   async chown (path: string, uid: number, gid: number): Promise<void> {
+    await this.store(path)
     await this.daemon.stat(path)
     if ((uid !== UNCHANGED_ID && uid !== this.uid) || (gid !== UNCHANGED_ID && gid !== this.gid)) {
       throw new FilesystemError(E.EPERM, `${path}: owners are federated names; uid ${uid} gid ${gid} cannot be stored`)
@@ -185,10 +207,13 @@ export class CollectiveFilesystem {
   }
 
   async create (path: string, mode: number): Promise<number> {
-    // Committed empty at once, so the name exists for every other operation while the data is still spooling.
-    await this.daemon.put(path, undefined, 0, mode & 0o7777)
     const file = await this.acquire(path, 0)
-    await file.serial(async () => { await file.truncate(0) })
+    if (file.refs === 1) {
+      // Stored at the first flush (even if nothing is written): until then the mount answers for it alone.
+      file.pending = true
+      file.mode = mode & 0o7777
+      await file.serial(async () => { await file.truncate(0) })
+    }
     return this.handleFor(file)
   }
 
@@ -248,6 +273,17 @@ export class CollectiveFilesystem {
     const file = this.file(handle)
     this.handles.delete(handle)
     await this.releaseFile(file)
+  }
+
+  /** Stores a pending new file so that the daemon knows it before an operation that names it */
+  private async store (path: string): Promise<void> {
+    const file = this.files.get(path)
+    if (file?.pending === true) await file.serial(async () => { await file.upload() })
+  }
+
+  /** Pending new files directly in `dir` */
+  private pendingIn (dir: string): OpenFile[] {
+    return [...this.files.values()].filter(f => f.pending && parentOf(f.path) === dir)
   }
 
   private async renameOntoExisting (src: string, dst: string): Promise<void> {

@@ -27,6 +27,12 @@ export class OpenFile {
   dirty = false
   /** Removed or replaced while open: its content must not come back under the name */
   unlinked = false
+  /**
+   * Created here and not stored yet: the daemon has no entry for it until the first upload, which saves a round
+   * trip per new file. `mode` is what that upload creates it with.
+   */
+  pending = false
+  mode?: number
   mtimeMs = Date.now()
   readonly readAhead: ReadAhead
   private spool?: { path: string, handle: FileHandle }
@@ -91,8 +97,9 @@ export class OpenFile {
    */
   async upload (): Promise<void> {
     if (!this.dirty || this.unlinked || this.spool == null) return
-    await this.daemon.put(this.path, this.spool.path, this.size)
+    await this.daemon.put(this.path, this.spool.path, this.size, this.pending ? this.mode : undefined)
     this.dirty = false
+    this.pending = false
   }
 
   /** Removes the spool; what was not uploaded is gone */
