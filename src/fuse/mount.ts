@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { access, readFile, stat } from 'node:fs/promises'
 import { constants as fsConstants } from 'node:fs'
 import { createRequire } from 'node:module'
+import { constants } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { CollectiveFilesystem } from './filesystem.js'
@@ -117,7 +118,7 @@ export class FuseMount {
 
     await this.filesystem.start()
     const Fuse = loadBinding()
-    const fuse = this.fuse = new (withMountOptions(Fuse, [`big_writes`, `max_write=${this.init.maxWriteBytes ?? 131072}`]))(this.mountpoint, this.operations(Fuse), {
+    const fuse = this.fuse = new (withMountOptions(Fuse, [`big_writes`, `max_write=${this.init.maxWriteBytes ?? 131072}`]))(this.mountpoint, this.operations(), {
       fsname: 'collective',
       subtype: 'collective-p2p',
       timeout: this.timeouts()
@@ -167,19 +168,20 @@ export class FuseMount {
   }
 
   private timeouts (): Record<string, number | false> {
-    // Operations that upload or materialize a whole file take as long as the file needs; the daemon's own
-    // transfer timeouts bound them. Everything else answers in milliseconds unless the daemon is stuck.
-    const unbounded = ['flush', 'fsync', 'release', 'write', 'truncate', 'ftruncate', 'create']
+    // Operations that may upload or materialize a whole file (a pending new file is stored before it is renamed,
+    // chmodded or touched) take as long as the file needs; the daemon's own transfer timeouts bound them.
+    // Everything else answers in milliseconds unless the daemon is stuck.
+    const unbounded = ['flush', 'fsync', 'release', 'write', 'truncate', 'ftruncate', 'rename', 'chmod', 'utimens', 'chown']
     return { default: this.init.opTimeoutMs ?? 60_000, ...Object.fromEntries(unbounded.map(op => [op, false])) }
   }
 
-  private operations (Fuse: any): Record<string, (...args: any[]) => void> {
+  private operations (): Record<string, (...args: any[]) => void> {
     const fs = this.filesystem
     const log = this.log
     // fuse-native wants 0 or a negative errno; anything the filesystem throws becomes a specific errno, never 0.
     const fail = (op: string, path: string, err: any): number => {
       const errno = errnoOf(err)
-      if (errno === Fuse.EIO * -1) log.error('%s %s failed - %s: %s', op, path, err?.remoteName ?? err?.name, err?.message)
+      if (errno === constants.errno.EIO) log.error('%s %s failed - %s: %s', op, path, err?.remoteName ?? err?.name, err?.message)
       else log('%s %s - %s', op, path, err?.message)
       return -errno
     }
