@@ -2,7 +2,7 @@
 export type RangeFetcher = (offset: number, length: number) => Promise<Buffer>
 
 export interface ReadAheadInit {
-  /** Bytes fetched per request, and ahead of a sequential reader (default 4 MiB). Two windows at most are held. */
+  /** Bytes fetched per request, and ahead of a sequential reader (default 8 MiB, two of the largest chunks). Two windows at most are held. */
   windowBytes?: number
 }
 
@@ -22,7 +22,7 @@ export class ReadAhead {
 
   constructor (fetch: RangeFetcher, init: ReadAheadInit = {}) {
     this.fetch = fetch
-    this.windowBytes = init.windowBytes ?? 4 * 1024 * 1024
+    this.windowBytes = init.windowBytes ?? 8 * 1024 * 1024
   }
 
   /** Up to `length` bytes from `offset` (fewer at the end of the file, none past it) */
