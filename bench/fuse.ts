@@ -120,8 +120,11 @@ async function main (argv: string[]): Promise<number> {
   const home = join(tmp, 'home')
   const mnt = join(tmp, 'mnt')
   const local = join(tmp, 'main.bin')
-  log(`writing ${round(bytes / 1e6, 1)} MB of random bytes in ${tmp}`)
+  const localForMount = join(tmp, 'main-mount.bin')
+  log(`writing 2 x ${round(bytes / 1e6, 1)} MB of random bytes in ${tmp}`)
   const sha = await writeRandomFile(local, bytes)
+  // Different bytes for the mount: the same file again would be deduplicated and upload nothing.
+  const mountSha = await writeRandomFile(localForMount, bytes)
 
   log(`starting the collective (1 coordinator, ${NODES} nodes)`)
   state.collective = await Collective.start(home, { nodes: NODES, log })
@@ -143,14 +146,14 @@ async function main (argv: string[]): Promise<number> {
   await mount(home, mnt)
   // cp returns after close(), which returns only once every chunk has its replicas.
   log('cp into the mount')
-  const mountWriteS = await timed('cp', [local, join(mnt, 'bench', 'mount.bin')], timeoutMs)
+  const mountWriteS = await timed('cp', [localForMount, join(mnt, 'bench', 'mount.bin')], timeoutMs)
   log(`  ${mountWriteS.toFixed(2)} s`)
   // dd with fsync, as get fsyncs its output: both sides pay for landing the bytes on local disk.
   log('dd out of the mount')
   const mountOut = join(tmp, 'mount.out')
   const mountReadS = await timed('dd', [`if=${join(mnt, 'bench', 'mount.bin')}`, `of=${mountOut}`, 'bs=1M', 'conv=fsync', 'status=none'], timeoutMs)
   log(`  ${mountReadS.toFixed(2)} s`)
-  if (await sha256File(mountOut) !== sha) throw new Error('the mount returned different bytes')
+  if (await sha256File(mountOut) !== mountSha) throw new Error('the mount returned different bytes')
   await unlink(mountOut)
 
   log(`creating ${smallFiles} files of 4 KiB through the mount`)
