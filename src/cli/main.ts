@@ -10,11 +10,13 @@ import { fileCommands } from './commands/files.js'
 import { dfCommand } from './commands/df.js'
 import { membersCommand, resolveCommand } from './commands/members.js'
 import { accessCommands } from './commands/access.js'
+import { mountCommand, unmountCommand } from './commands/mount.js'
 import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
   ...fileCommands, dfCommand, ...accessCommands,
+  mountCommand, unmountCommand,
   caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke
 ]
 

@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { ControlBody } from '../control/server.js'
 import { baseName } from '../metadata/paths.js'
+import { clampRange } from '../transfer/range.js'
 import type { ControlServer } from '../control/server.js'
 import type { FileService } from './service.js'
 import type { NodeRecord } from '../node-registry/registry.js'
@@ -29,7 +30,7 @@ function optionalNumber (params: Record<string, unknown>, key: string): number |
 export function registerFileMethods (control: ControlServer, init: FileMethodsInit): void {
   const { files, owner } = init
 
-  control.register('fs.mkdir', async p => files.mkdir(str(p, 'path'), p.parents === true, owner))
+  control.register('fs.mkdir', async p => files.mkdir(str(p, 'path'), p.parents === true, owner, optionalNumber(p, 'mode')))
   control.register('fs.ls', async p => ({ entries: files.list(str(p, 'path')).map(e => ({ ...e, name: baseName(e.path) })) }))
   control.register('fs.stat', async p => files.stat(str(p, 'path')))
   control.register('fs.rm', async p => await files.remove(str(p, 'path'), p.recursive === true))
@@ -60,6 +61,21 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
     const { entry, manifest } = files.open(str(p, 'path'))
     return new ControlBody({ ...entry }, async (socket, signal) => {
       for await (const bytes of files.read(manifest, signal)) {
+        if (!socket.write(bytes)) await once(socket, 'drain', { signal })
+      }
+    })
+  })
+
+  // For the FUSE mount: chmod and utimens.
+  control.register('fs.setattr', async p => await files.setAttributes(str(p, 'path'), { mode: optionalNumber(p, 'mode'), mtimeMs: optionalNumber(p, 'mtimeMs') }))
+
+  // For the FUSE mount: a byte range of the current version. The result line carries the entry and the clamped
+  // range; exactly `length` raw bytes follow it.
+  control.register('fs.read', async (p) => {
+    const { entry, manifest } = files.open(str(p, 'path'))
+    const range = clampRange(manifest.size, optionalNumber(p, 'offset') ?? 0, optionalNumber(p, 'length') ?? manifest.size)
+    return new ControlBody({ ...entry, ...range }, async (socket, signal) => {
+      for await (const bytes of files.readRange(manifest, range.offset, range.length, signal)) {
         if (!socket.write(bytes)) await once(socket, 'drain', { signal })
       }
     })

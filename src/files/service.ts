@@ -6,7 +6,8 @@ import { KeyedMutex } from '../util/keyed-mutex.js'
 import { sleep } from '../util/backoff.js'
 import { writeFile, Pins } from '../transfer/writer.js'
 import { readFile } from '../transfer/reader.js'
-import type { Entry, FileManifest, RemoveResult } from '../metadata/store.js'
+import { readRange } from '../transfer/range.js'
+import type { Entry, FileManifest, RemoveResult, SetAttributesOptions } from '../metadata/store.js'
 import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
 import type { PlaceChunk } from '../transfer/writer.js'
 import type { ReadComponents } from '../transfer/reader.js'
@@ -85,8 +86,14 @@ export class FileService {
     this.metadata.stop()
   }
 
-  mkdir (path: string, parents: boolean, owner: string): Entry {
-    return this.metadata.mkdir(normalizePath(path), { parents, owner })
+  mkdir (path: string, parents: boolean, owner: string, mode?: number): Entry {
+    return this.metadata.mkdir(normalizePath(path), { parents, owner, mode })
+  }
+
+  /** chmod and utimens, under the path's lock so they never interleave with a commit of the same file */
+  async setAttributes (path: string, attributes: Pick<SetAttributesOptions, 'mode' | 'mtimeMs'>): Promise<Entry> {
+    const p = normalizePath(path)
+    return await this.locks.run(p, () => this.metadata.setAttributes(p, attributes))
   }
 
   list (path: string): Entry[] {
@@ -141,6 +148,11 @@ export class FileService {
 
   read (manifest: FileManifest, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     return readFile({ ...this.components, metadata: this.metadata, log: this.log }, manifest, { readAheadBytes: this.init.readAheadBytes, signal })
+  }
+
+  /** `length` bytes from `offset` of one version (fewer at the end of the file), fetching only the chunks they span */
+  readRange (manifest: FileManifest, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    return readRange({ ...this.components, metadata: this.metadata, log: this.log }, manifest, offset, length, { readAheadBytes: this.init.readAheadBytes, signal })
   }
 
   /** Deletes chunks no file has referenced for the grace period; returns how many were collected */

@@ -1,0 +1,153 @@
+import { open, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { ReadAhead } from './read-ahead.js'
+import type { DaemonFs } from './daemon-fs.js'
+import type { FileHandle } from 'node:fs/promises'
+
+export interface OpenFileInit {
+  path: string
+  /** Size of the stored version when the file was opened */
+  size: number
+  spoolDir: string
+  readAheadBytes?: number
+}
+
+/**
+ * One file while any handle has it open. All handles of a path share it, so a read through one handle sees what
+ * another wrote. Clean, it reads ranges from the daemon with read-ahead. On the first write or truncate its content
+ * is copied into a spool file on local disk (never memory), which then serves reads and writes until the spool is
+ * uploaded as a new version by flush, fsync or the last release.
+ */
+export class OpenFile {
+  path: string
+  size: number
+  refs = 0
+  /** Written or truncated since the last upload */
+  dirty = false
+  /** Removed or replaced while open: its content must not come back under the name */
+  unlinked = false
+  /**
+   * Created here and not stored yet: the daemon has no entry for it until the first upload, which saves a round
+   * trip per new file. `mode` is what that upload creates it with.
+   */
+  pending = false
+  mode?: number
+  mtimeMs = Date.now()
+  readonly readAhead: ReadAhead
+  private spool?: { path: string, handle: FileHandle }
+  private readonly init: OpenFileInit
+  private readonly daemon: DaemonFs
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor (daemon: DaemonFs, init: OpenFileInit) {
+    this.daemon = daemon
+    this.init = init
+    this.path = init.path
+    this.size = init.size
+    this.readAhead = new ReadAhead(async (offset, length) => await this.fetch(offset, length), { windowBytes: init.readAheadBytes })
+  }
+
+  get spooled (): boolean {
+    return this.spool != null
+  }
+
+  /** Runs changes one after another: a write must not land in the middle of an upload or a materialization */
+  async serial<T> (fn: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(fn)
+    this.queue = result.catch(() => {})
+    return await result
+  }
+
+  async read (buf: Buffer, length: number, offset: number): Promise<number> {
+    if (this.spool == null) {
+      const bytes = await this.readAhead.read(offset, length)
+      bytes.copy(buf, 0)
+      return bytes.length
+    }
+    const { bytesRead } = await this.spool.handle.read(buf, 0, length, offset)
+    return bytesRead
+  }
+
+  /** Call inside serial() */
+  async write (buf: Buffer, length: number, offset: number): Promise<number> {
+    const spool = await this.materialize(this.size)
+    let done = 0
+    while (done < length) {
+      const { bytesWritten } = await spool.write(buf, done, length - done, offset + done)
+      done += bytesWritten
+    }
+    this.size = Math.max(this.size, offset + length)
+    this.changed()
+    return length
+  }
+
+  /** Call inside serial() */
+  async truncate (size: number): Promise<void> {
+    // Only the bytes that survive are copied in: truncating to 0 (O_TRUNC) fetches nothing.
+    const spool = await this.materialize(Math.min(size, this.size))
+    await spool.truncate(size)
+    this.size = size
+    this.changed()
+  }
+
+  /**
+   * Uploads the spool as the file's new version; resolves once every chunk has its replicas, and throws what the
+   * daemon reported otherwise (the data stays dirty, so a later flush tries again). Call inside serial().
+   */
+  async upload (): Promise<void> {
+    if (!this.dirty || this.unlinked || this.spool == null) return
+    await this.daemon.put(this.path, this.spool.path, this.size, this.pending ? this.mode : undefined)
+    this.dirty = false
+    this.pending = false
+  }
+
+  /** Removes the spool; what was not uploaded is gone */
+  async close (): Promise<void> {
+    const spool = this.spool
+    this.spool = undefined
+    this.readAhead.invalidate()
+    if (spool == null) return
+    await spool.handle.close().catch(() => {})
+    await unlink(spool.path).catch(() => {})
+  }
+
+  private changed (): void {
+    this.dirty = true
+    this.mtimeMs = Date.now()
+    this.readAhead.invalidate()
+  }
+
+  /** The spool, created on first use with the first `keep` bytes of the stored version */
+  private async materialize (keep: number): Promise<FileHandle> {
+    if (this.spool != null) return this.spool.handle
+    const path = join(this.init.spoolDir, `${randomBytes(8).toString('hex')}.spool`)
+    const handle = await open(path, 'w+', 0o600)
+    try {
+      let at = 0
+      if (keep > 0) {
+        await this.daemon.read(this.path, 0, keep, async bytes => {
+          let done = 0
+          while (done < bytes.length) {
+            const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, at + done)
+            done += bytesWritten
+          }
+          at += bytes.length
+        })
+      }
+      this.size = Math.min(this.size, at)
+    } catch (err) {
+      await handle.close().catch(() => {})
+      await unlink(path).catch(() => {})
+      throw err
+    }
+    this.spool = { path, handle }
+    return handle
+  }
+
+  private async fetch (offset: number, length: number): Promise<Buffer> {
+    const parts: Buffer[] = []
+    await this.daemon.read(this.path, offset, length, bytes => { parts.push(bytes) })
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts)
+  }
+}

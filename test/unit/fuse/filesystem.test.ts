@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict'
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import { constants } from 'node:os'
+import { readFile } from 'node:fs/promises'
+import { defaultLogger } from '@libp2p/logger'
+import { CollectiveFilesystem } from '../../../src/fuse/filesystem.js'
+import { DaemonError } from '../../../src/control/errors.js'
+import { errnoOf } from '../../../src/fuse/errno.js'
+import type { DaemonFs, RemoteEntry } from '../../../src/fuse/daemon-fs.js'
+
+const E = constants.errno
+
+/** The daemon's namespace in memory, with a log of the calls the filesystem made */
+class FakeDaemon {
+  readonly entries = new Map<string, RemoteEntry & { data: Buffer }>([['/', this.entry('/', 'dir')]])
+  readonly calls: string[] = []
+  failPuts = false
+
+  entry (path: string, type: 'dir' | 'file', data = Buffer.alloc(0), mode = 0o644): RemoteEntry & { data: Buffer } {
+    return { path, type, mode, size: data.length, mtimeMs: 1, ctimeMs: 1, owner: 'alice@home', version: 1, data }
+  }
+
+  private get (path: string): RemoteEntry & { data: Buffer } {
+    const e = this.entries.get(path)
+    if (e == null) throw new DaemonError('NotFoundError', `no such file: ${path}`)
+    return e
+  }
+
+  async stat (path: string): Promise<RemoteEntry> { this.calls.push(`stat ${path}`); return this.get(path) }
+  async list (path: string): Promise<RemoteEntry[]> {
+    this.calls.push(`list ${path}`)
+    const prefix = path === '/' ? '/' : `${path}/`
+    return [...this.entries.values()].filter(e => e.path !== '/' && e.path.startsWith(prefix) && !e.path.slice(prefix.length).includes('/'))
+  }
+
+  async mkdir (path: string, mode: number): Promise<RemoteEntry> { this.entries.set(path, this.entry(path, 'dir', undefined, mode)); return this.get(path) }
+  async remove (path: string): Promise<void> {
+    this.calls.push(`remove ${path}`)
+    if ((await this.list(path)).length > 0 && this.get(path).type === 'dir') throw new DaemonError('NotEmptyError', 'not empty')
+    this.entries.delete(path)
+  }
+
+  async rename (src: string, dst: string): Promise<RemoteEntry> {
+    this.calls.push(`rename ${src} ${dst}`)
+    const from = this.get(src)
+    const to = this.entries.get(dst)
+    if (to != null && (to.type === 'dir' || from.type === 'dir')) throw new DaemonError('AlreadyExistsError', `already exists: ${dst}`)
+    this.entries.delete(src)
+    this.entries.set(dst, { ...from, path: dst })
+    return this.get(dst)
+  }
+
+  async setAttributes (path: string, a: { mode?: number, mtimeMs?: number }): Promise<RemoteEntry> {
+    this.calls.push(`setattr ${path}`)
+    Object.assign(this.get(path), a)
+    return this.get(path)
+  }
+
+  async put (path: string, local: string | undefined, size: number, mode?: number): Promise<RemoteEntry> {
+    this.calls.push(`put ${path} ${size}`)
+    if (this.failPuts) throw new DaemonError('ReplicationError', 'reached 1 of 2 replicas: not enough storage nodes accepted it (1 live)')
+    const data = local == null ? Buffer.alloc(0) : (await readFile(local)).subarray(0, size)
+    const old = this.entries.get(path)
+    this.entries.set(path, this.entry(path, 'file', data, old?.mode ?? mode))
+    return this.get(path)
+  }
+
+  async read (path: string, offset: number, length: number, sink: (b: Buffer) => void): Promise<{ entry: RemoteEntry, length: number }> {
+    this.calls.push(`read ${path}`)
+    const bytes = this.get(path).data.subarray(offset, offset + length)
+    sink(Buffer.from(bytes))
+    return { entry: this.get(path), length: bytes.length }
+  }
+}
+
+async function errno (p: Promise<unknown>): Promise<number> {
+  try { await p } catch (err) { return errnoOf(err) }
+  return 0
+}
+
+describe('the mount\'s filesystem operations', () => {
+  let daemon: FakeDaemon
+  let fs: CollectiveFilesystem
+
+  beforeEach(async () => {
+    daemon = new FakeDaemon()
+    fs = new CollectiveFilesystem({ daemon: daemon as unknown as DaemonFs, logger: defaultLogger() })
+    await fs.start()
+  })
+  afterEach(async () => { await fs.stop() })
+
+  it('keeps a new file local until its flush, and stores it then with its mode', async () => {
+    const h = await fs.create('/new.txt', 0o100600)
+    assert.equal(await fs.write(h, Buffer.from('hello'), 5, 0), 5)
+    assert.deepEqual(daemon.calls, [], 'nothing reached the daemon yet')
+    assert.equal((await fs.getattr('/new.txt')).size, 5)
+    assert.ok((await fs.readdir('/')).includes('new.txt'))
+    await fs.flush(h)
+    assert.equal(daemon.entries.get('/new.txt')?.data.toString(), 'hello')
+    assert.equal(daemon.entries.get('/new.txt')?.mode, 0o600)
+    await fs.release(h)
+  })
+
+  it('copies an existing file into the spool on the first write and serves reads from it', async () => {
+    daemon.entries.set('/f', daemon.entry('/f', 'file', Buffer.from('0123456789')))
+    const h = await fs.open('/f')
+    const buf = Buffer.alloc(10)
+    assert.equal(await fs.read(h, buf, 4, 2), 4)
+    assert.equal(buf.subarray(0, 4).toString(), '2345')
+    await fs.write(h, Buffer.from('AB'), 2, 12)
+    const all = Buffer.alloc(20)
+    const n = await fs.read(h, all, 20, 0)
+    assert.deepEqual(all.subarray(0, n), Buffer.concat([Buffer.from('0123456789'), Buffer.alloc(2), Buffer.from('AB')]))
+    await fs.ftruncate(h, 3)
+    await fs.release(h)
+    assert.equal(daemon.entries.get('/f')?.data.toString(), '012')
+  })
+
+  it('returns a failed upload to flush, keeps the data, and stores it on the next flush', async () => {
+    const h = await fs.create('/x', 0o644)
+    await fs.write(h, Buffer.from('data'), 4, 0)
+    daemon.failPuts = true
+    assert.equal(await errno(fs.flush(h)), E.EIO)
+    daemon.failPuts = false
+    await fs.flush(h)
+    assert.equal(daemon.entries.get('/x')?.data.toString(), 'data')
+    await fs.release(h)
+  })
+
+  it('maps renames onto directories to the errno rename(2) gives', async () => {
+    await daemon.mkdir('/full', 0o755)
+    daemon.entries.set('/full/a', daemon.entry('/full/a', 'file'))
+    await daemon.mkdir('/empty', 0o755)
+    daemon.entries.set('/file', daemon.entry('/file', 'file'))
+    await daemon.mkdir('/dir', 0o755)
+    assert.equal(await errno(fs.rename('/file', '/empty')), E.EISDIR)
+    assert.equal(await errno(fs.rename('/dir', '/file')), E.ENOTDIR)
+    assert.equal(await errno(fs.rename('/dir', '/full')), E.ENOTEMPTY)
+    await fs.rename('/dir', '/empty')
+    assert.equal(daemon.entries.get('/empty')?.type, 'dir')
+    assert.equal(daemon.entries.has('/dir'), false)
+  })
+
+  it('refuses unlink of a directory, rmdir of a file or of a directory holding a new file, and foreign owners', async () => {
+    await daemon.mkdir('/d', 0o755)
+    daemon.entries.set('/f', daemon.entry('/f', 'file'))
+    assert.equal(await errno(fs.unlink('/d')), E.EISDIR)
+    assert.equal(await errno(fs.rmdir('/f')), E.ENOTDIR)
+    const h = await fs.create('/d/new', 0o644)
+    assert.equal(await errno(fs.rmdir('/d')), E.ENOTEMPTY)
+    await fs.unlink('/d/new')
+    await fs.release(h)
+    assert.equal(daemon.entries.has('/d/new'), false, 'an unlinked new file is never stored')
+    await fs.rmdir('/d')
+    assert.equal(await errno(fs.chown('/f', 12345, 0xffffffff)), E.EPERM)
+    assert.equal(await errno(fs.getattr('/missing')), E.ENOENT)
+  })
+
+  it('reports real capacity divided by the replication factor', async () => {
+    (daemon as any).capacity = async () => ({ capacityBytes: 8 * 4096 * 1000, freeBytes: 4 * 4096 * 1000, replication: 2, files: 3, dirs: 1 })
+    const s = await fs.statfs()
+    assert.equal(s.bsize, 4096)
+    assert.equal(s.blocks, 4000)
+    assert.equal(s.bavail, 2000)
+  })
+})
