@@ -98,6 +98,14 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   private probeOrder: string[] = []
   private probeIndex = 0
   private syncing = false
+  private gossipTimer?: unknown
+  private lastGossipAt = -Infinity
+  /** Live members other than self, kept in step by adopt() so that every message need not count them */
+  private liveOthers = 0
+  private lastGcAt: number
+  /** Caches rebuilt only when a member is added or removed, not on every state change */
+  private sortedIds?: string[]
+  private liveIds?: string[]
 
   constructor (components: SwimComponents, init: SwimInit) {
     super()
@@ -122,6 +130,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
       update: { id, incarnation: 0, status: MemberStatus.ALIVE, addrs: [...addrs], meta: metaEntries(meta), signature: new Uint8Array(0), version: 0 },
       changedAt: this.now()
     }
+    this.lastGcAt = this.now()
   }
 
   get id (): string {
@@ -139,7 +148,6 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.running = true
     // Random phases keep members from probing in lockstep.
     this.every(this.probeIntervalMs, () => { void this.probeRound() })
-    this.every(this.gossipIntervalMs, () => { this.gossipRound() })
     this.every(this.syncIntervalMs, () => { void this.syncRound() })
   }
 
@@ -148,6 +156,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     for (const t of this.timers) this.scheduler.clearTimeout(t)
     this.timers.clear()
     for (const e of this.table.values()) e.suspicionTimer = undefined
+    this.gossipTimer = undefined
     this.dissemination.clear()
   }
 
@@ -192,7 +201,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
       }
     }
     if (joined === 0 && seeds.some(s => s !== this.id)) throw new JoinError(`no seed answered: ${failures.join('; ')}`)
-    this.dissemination.enqueue(this.self.update)
+    this.spread(this.self.update)
     return joined
   }
 
@@ -235,14 +244,28 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   /** What this member holds, for anti-entropy */
   digest (): DigestEntry[] {
-    return this.sorted().map(digestEntry)
+    return this.records().map(digestEntry)
   }
 
-  /** Validates, verifies and applies records from `from` (a sync peer); returns how many changed our view */
+  /** Every record held, self included, sorted by id: what anti-entropy sends */
+  records (): MemberUpdate[] {
+    this.sortedIds ??= [this.id, ...this.table.keys()].sort()
+    return this.sortedIds.map(id => id === this.id ? this.self.update : this.table.get(id)!.update)
+  }
+
+  /**
+   * Validates, verifies and applies records from `from` (a sync peer); returns how many changed our view.
+   * They are not gossiped on: the peer already had them and repairs others by anti-entropy itself, and a joiner
+   * would otherwise re-broadcast the whole member list.
+   */
   async mergeRecords (from: string, records: MemberUpdate[]): Promise<number> {
+    return await this.applyAll(from, records, false)
+  }
+
+  private async applyAll (from: string, records: MemberUpdate[], disseminate: boolean): Promise<number> {
     let changed = 0
     for (const r of records) {
-      if (await this.apply(from, r)) changed++
+      if (await this.apply(from, r, disseminate)) changed++
     }
     return changed
   }
@@ -261,7 +284,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     if (!this.running) return this.refusal(new NotRunningError('this member is not running'))
     if (req.updates.length > MAX_PIGGYBACK) return this.refusal(new InvalidRequestError(`at most ${MAX_PIGGYBACK} updates per message`))
     this.observe(req.lamport)
-    await this.mergeRecords(from, req.updates)
+    await this.applyAll(from, req.updates, true)
     let ack = true
     if (req.kind === SwimKind.PING_REQ) {
       if (req.target === '' || req.target === from) return this.refusal(new InvalidRequestError('ping-req needs a target other than the caller'))
@@ -283,13 +306,8 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   }
 
   private readonly syncStore: SyncStore = {
-    sorted: () => this.sorted(),
+    sorted: () => this.records(),
     merge: async (from, records) => await this.mergeRecords(from, records)
-  }
-
-  private sorted (): MemberUpdate[] {
-    return [this.self.update, ...[...this.table.values()].map(e => e.update)]
-      .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   }
 
   private refusal (err: Error): SwimResponse {
@@ -301,14 +319,8 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.lamport = Math.max(this.lamport, remote) + 1
   }
 
-  private liveCount (): number {
-    let n = 1
-    for (const e of this.table.values()) if (isLive(stateOf(e.update.status))) n++
-    return n
-  }
-
   private piggyback (): MemberUpdate[] {
-    return this.dissemination.select(this.maxPiggyback, this.liveCount())
+    return this.dissemination.select(this.maxPiggyback, this.liveOthers + 1)
   }
 
   // ---- failure detection
@@ -379,7 +391,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
       const res = await this.race(this.components.transport.probe(to, req, { signal }), { signal })
       if (res.error !== '') throw new RemoteMembershipError(res.error, res.message)
       this.observe(res.lamport)
-      await this.mergeRecords(to, res.updates)
+      await this.applyAll(to, res.updates, true)
       return res
     } finally {
       this.scheduler.clearTimeout(timer)
@@ -410,21 +422,47 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.adopt({ ...e.update, status: MemberStatus.DEAD, version: ++this.lamport })
   }
 
+  /** At most once a minute: a scan of the whole table per probe would cost O(n) per member per period */
   private collectGarbage (): void {
+    if (this.now() - this.lastGcAt < Math.min(60_000, this.deadRetentionMs)) return
+    this.lastGcAt = this.now()
     const horizon = this.now() - this.deadRetentionMs
     for (const [id, e] of this.table) {
-      if (!isLive(stateOf(e.update.status)) && e.changedAt < horizon) this.table.delete(id)
+      if (!isLive(stateOf(e.update.status)) && e.changedAt < horizon) {
+        this.table.delete(id)
+        this.sortedIds = undefined
+      }
     }
   }
 
   // ---- dissemination
 
+  /** Queues an update and makes sure a gossip round will carry it */
+  private spread (u: MemberUpdate): void {
+    this.dissemination.enqueue(u)
+    if (!this.running || this.gossipTimer != null) return
+    // Fresh news leaves at once when the last round is long past; otherwise with the next round.
+    const wait = Math.max(0, this.lastGossipAt + this.gossipIntervalMs - this.now())
+    this.gossipTimer = this.after(wait, () => {
+      this.gossipTimer = undefined
+      this.gossipRound()
+    })
+  }
+
+  /** Pushes queued updates to a few random members, and keeps doing so while any are left */
   private gossipRound (): void {
+    this.lastGossipAt = this.now()
     if (this.dissemination.size === 0) return
     for (const peer of this.pick(this.gossipFanout, () => true)) {
       const updates = this.piggyback()
       if (updates.length === 0) break
       void this.send(peer, { kind: SwimKind.PING, target: '', timeoutMs: 0, lamport: this.lamport, updates }, this.probeTimeoutMs).catch(() => {})
+    }
+    if (this.dissemination.size > 0 && this.gossipTimer == null) {
+      this.gossipTimer = this.after(this.gossipIntervalMs, () => {
+        this.gossipTimer = undefined
+        this.gossipRound()
+      })
     }
   }
 
@@ -444,15 +482,17 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   /** Up to n distinct random live members (self excluded) that pass `filter` */
   private pick (n: number, filter: (id: string) => boolean): string[] {
-    const live = [...this.table.values()].filter(e => isLive(stateOf(e.update.status)) && filter(e.update.id)).map(e => e.update.id)
-    const out: string[] = []
-    for (let i = 0; i < n && live.length > 0; i++) {
-      const j = Math.floor(this.random() * live.length)
-      out.push(live[j])
-      live[j] = live[live.length - 1]
-      live.pop()
+    const live = this.liveIds ??= [...this.table.values()].filter(e => isLive(stateOf(e.update.status))).map(e => e.update.id)
+    const out = new Set<string>()
+    // Rejection sampling: n is tiny next to the member count, so this is O(n) rather than a copy of the table.
+    for (let tries = 0; out.size < n && tries < 4 * n + 16; tries++) {
+      const id = live[Math.floor(this.random() * live.length)]
+      if (id != null && filter(id)) out.add(id)
     }
-    return out
+    if (out.size < n && live.length <= 4 * n + 16) {
+      for (const id of live) if (out.size < n && filter(id)) out.add(id)
+    }
+    return [...out]
   }
 
   private shuffle<T> (a: T[]): T[] {
@@ -466,7 +506,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   // ---- state
 
   /** Validates, verifies and applies one record; true when it changed our view */
-  private async apply (from: string, u: MemberUpdate): Promise<boolean> {
+  private async apply (from: string, u: MemberUpdate, disseminate: boolean): Promise<boolean> {
     try {
       validateRecord(u)
     } catch (err: any) {
@@ -485,7 +525,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     const now = this.table.get(u.id)
     if (now != null && compareRecords(ordered(u), ordered(now.update)) <= 0) return false
     this.lamport = Math.max(this.lamport, u.version)
-    this.adopt(u)
+    this.adopt(u, disseminate)
     return true
   }
 
@@ -507,12 +547,12 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     // Concurrent refutations: the highest incarnation wins.
     if (u.incarnation < this.self.update.incarnation) return
     this.self = { update: u, changedAt: this.now() }
-    this.dissemination.enqueue(u)
+    this.spread(u)
     this.emitChange(u, stateOf(previous))
   }
 
   /** Stores a record that beat ours, keeps the suspicion timer in step with it and spreads it */
-  private adopt (u: MemberUpdate): void {
+  private adopt (u: MemberUpdate, disseminate = true): void {
     const current = this.table.get(u.id)
     const entry: Entry = { update: u, changedAt: this.now() }
     const state = stateOf(u.status)
@@ -523,11 +563,15 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
       if (state === 'suspect') entry.suspicionTimer = this.after(this.suspicionTimeoutMs, () => { this.onSuspicionTimeout(u.id, u.incarnation) })
     }
     this.table.set(u.id, entry)
+    const delta = (isLive(state) ? 1 : 0) - (current != null && isLive(stateOf(current.update.status)) ? 1 : 0)
+    this.liveOthers += delta
+    if (delta !== 0) this.liveIds = undefined
+    if (current == null) this.sortedIds = undefined
     if (current == null && isLive(state)) {
       // New members join the probe order at a random place, as in the SWIM paper.
       this.probeOrder.splice(this.probeIndex + Math.floor(this.random() * (this.probeOrder.length - this.probeIndex + 1)), 0, u.id)
     }
-    this.dissemination.enqueue(u)
+    if (disseminate) this.spread(u)
     this.emitChange(u, current == null ? undefined : stateOf(current.update.status))
   }
 
