@@ -2,7 +2,8 @@ import { TypedEventEmitter } from '@libp2p/interface'
 import { MemberStatus, SwimKind } from '../gen/swim.js'
 import { Dissemination } from './dissemination.js'
 import { InvalidRecordError, InvalidRequestError, JoinError, NotRunningError, RemoteMembershipError } from './errors.js'
-import { MAX_PIGGYBACK } from './protocol.js'
+import { MAX_PIGGYBACK, SYNC_PROTOCOL_LIMITS } from './protocol.js'
+import { RequestTimeoutError } from '../net/errors.js'
 import { compareRecords, digestEntry, isLive, metaEntries, ordered, sameSignedBody, signingPayload, stateOf, toMemberRecord, validateRecord } from './record.js'
 import { peerIdVerifier } from './signing.js'
 import { answerSync, syncWith } from './sync.js'
@@ -272,12 +273,12 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   /** One anti-entropy round with `peer` */
   async syncWith (peer: string, options: AbortOptions = {}): Promise<{ received: number, pushed: number }> {
-    return await syncWith(this.syncStore, peer, async (req, opts) => {
-      const res = await this.race(this.components.transport.sync(peer, req, opts), opts)
+    return await syncWith(this.syncStore, peer, async (req, opts) => await this.timed(SYNC_PROTOCOL_LIMITS.timeoutMs, opts, async (signal) => {
+      const res = await this.race(this.components.transport.sync(peer, req, { signal }), { signal })
       if (res.error !== '') throw new RemoteMembershipError(res.error, res.message)
       this.observe(res.lamport)
       return res
-    }, () => this.lamport, options)
+    }), () => this.lamport, options)
   }
 
   async handle (from: string, req: SwimRequest, options: AbortOptions = {}): Promise<SwimResponse> {
@@ -382,17 +383,24 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     }
   }
 
-  /** One swim exchange under our own timer, so that virtual time governs timeouts in the harness too */
+  /** One swim exchange, bounded by our own timer */
   private async send (to: string, req: SwimRequest, timeoutMs: number, options: AbortOptions = {}): Promise<SwimResponse> {
-    const controller = new AbortController()
-    const signal = options.signal != null ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
-    const timer = this.scheduler.setTimeout(() => { controller.abort(new Error(`probe of ${to} timed out`)) }, timeoutMs)
-    try {
+    return await this.timed(timeoutMs, options, async (signal) => {
       const res = await this.race(this.components.transport.probe(to, req, { signal }), { signal })
       if (res.error !== '') throw new RemoteMembershipError(res.error, res.message)
       this.observe(res.lamport)
       await this.applyAll(to, res.updates, true)
       return res
+    })
+  }
+
+  /** Runs `fn` under a timeout on our scheduler, so that virtual time governs timeouts in the harness too */
+  private async timed<T> (timeoutMs: number, options: AbortOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController()
+    const signal = options.signal != null ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
+    const timer = this.scheduler.setTimeout(() => { controller.abort(new RequestTimeoutError(`no answer within ${timeoutMs} ms`)) }, timeoutMs)
+    try {
+      return await fn(signal)
     } finally {
       this.scheduler.clearTimeout(timer)
     }
