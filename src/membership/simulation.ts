@@ -35,6 +35,12 @@ export const checksumVerifier: RecordVerifier = {
   }
 }
 
+function firstTime (map: Map<string, Map<string, number>>, subject: string, observer: string, now: number): void {
+  let seen = map.get(subject)
+  if (seen == null) map.set(subject, seen = new Map())
+  if (!seen.has(observer)) seen.set(observer, now)
+}
+
 /**
  * Many Swim members in one process: the real protocol code over the in-memory network in virtual time, with
  * a cheap checksum standing in for Ed25519 (the unit tests cover real signatures). Records when each member
@@ -47,6 +53,10 @@ export class Simulation {
   readonly crashed = new Map<string, number>()
   /** subject → observer → virtual time it declared the subject dead */
   readonly deaths = new Map<string, Map<string, number>>()
+  /** subject → virtual time the first member suspected it */
+  readonly firstSuspicion = new Map<string, number>()
+  /** subject → observer → virtual time it first saw the subject alive */
+  readonly sightings = new Map<string, Map<string, number>>()
   /** Deaths declared of members that had not crashed or left */
   falseDeaths = 0
   private readonly init: SimulationInit
@@ -78,11 +88,13 @@ export class Simulation {
       random: this.random
     }, { ...this.init.swim, self: { id, addrs: [`/memory/${id}`], meta: { name: id } } })
     swim.addEventListener('member:change', ({ detail: { member } }) => {
-      if (member.state !== 'dead' || member.id === id) return
+      if (member.id === id) return
+      const now = this.clock.now()
+      if (member.state === 'alive') firstTime(this.sightings, member.id, id, now)
+      if (member.state === 'suspect' && !this.firstSuspicion.has(member.id)) this.firstSuspicion.set(member.id, now)
+      if (member.state !== 'dead') return
       if (!this.crashed.has(member.id)) this.falseDeaths++
-      let seen = this.deaths.get(member.id)
-      if (seen == null) this.deaths.set(member.id, seen = new Map())
-      if (!seen.has(id)) seen.set(id, this.clock.now())
+      firstTime(this.deaths, member.id, id, now)
     })
     this.network.attach(id, swim)
     this.members.set(id, swim)
@@ -102,11 +114,12 @@ export class Simulation {
     return [...this.members.values()].filter(s => !this.crashed.has(s.id))
   }
 
-  /** When the last live member declared `id` dead, or undefined while some have not */
-  deadEverywhereAt (id: string): number | undefined {
-    const seen = this.deaths.get(id)
+  /** When the last live member (other than `id`) first saw `id` in this state, or undefined while some have not */
+  everywhereAt (id: string, state: 'alive' | 'dead'): number | undefined {
+    const seen = (state === 'dead' ? this.deaths : this.sightings).get(id)
     let last = -Infinity
     for (const s of this.live()) {
+      if (s.id === id) continue
       const t = seen?.get(s.id)
       if (t == null) return undefined
       last = Math.max(last, t)
@@ -114,12 +127,96 @@ export class Simulation {
     return last
   }
 
-  /** Whether every live member sees `id` in `state` */
-  agreed (id: string, state: 'alive' | 'dead'): boolean {
-    return this.live().every(s => s.id === id || s.get(id)?.state === state)
-  }
-
   async stop (): Promise<void> {
     for (const s of this.members.values()) await s.stop()
   }
+}
+
+export interface ScenarioInit extends Omit<SimulationInit, 'logger'> {
+  /** Members crashed one after another once the cluster settled (default 3) */
+  crashes?: number
+  /** Virtual time between crashes (default 2 s) */
+  crashEveryMs?: number
+  /** Virtual time before the first crash (default 5 s) */
+  settleMs?: number
+  /** Virtual time observed after the first crash (default 30 s) */
+  observeMs?: number
+}
+
+export interface Detection {
+  /** Crash to the last live member declaring it dead */
+  fromCrashMs: number
+  /** First suspicion (anywhere) to the last live member declaring it dead */
+  fromSuspicionMs: number
+  /** Crash to the first suspicion: the wait for a probe plus one probe period */
+  toSuspicionMs: number
+}
+
+export interface ScenarioResult {
+  seed: number
+  members: number
+  /** One per crash; undefined when some live member never declared it dead */
+  detections: Array<Detection | undefined>
+  falseDeaths: number
+  /** Requests and replies per member per second over the observed window */
+  messagesPerMemberPerSecond: number
+  /** A member joined through one seed with the first crash: when every member saw it alive (undefined: never) */
+  joinConvergenceMs?: number
+  /** Wall-clock time the run took */
+  wallMs: number
+}
+
+/**
+ * The scale scenario of the test and the benchmark: settle, crash members one by one while a new member
+ * joins through a single seed, and measure detection, false deaths, message rate and join convergence.
+ */
+export async function runScenario (init: ScenarioInit, logger: ComponentLogger): Promise<ScenarioResult> {
+  const started = Date.now()
+  const sim = new Simulation({ ...init, logger })
+  const pick = seededRandom(init.seed ^ 0x5eed)
+  await sim.start()
+  await sim.clock.advance(init.settleMs ?? 5000)
+  sim.network.resetStats()
+  const from = sim.clock.now()
+  const victims: string[] = []
+  const crashes = init.crashes ?? 3
+  const ids = [...sim.members.keys()]
+  let joinedAt = 0
+  let joiner = ''
+  for (let i = 0; i < crashes; i++) {
+    let victim: string
+    do { victim = ids[Math.floor(pick() * ids.length)] } while (victims.includes(victim))
+    victims.push(victim)
+    await sim.crash(victim)
+    if (i === 0) {
+      const seeds = sim.live().map(s => s.id)
+      const seed = seeds[Math.floor(pick() * seeds.length)]
+      const newcomer = await sim.add()
+      joiner = newcomer.id
+      joinedAt = sim.clock.now()
+      newcomer.join([seed]).catch(() => {})
+    }
+    if (i < crashes - 1) await sim.clock.advance(init.crashEveryMs ?? 2000)
+  }
+  await sim.clock.advance((init.observeMs ?? 30_000) - (crashes - 1) * (init.crashEveryMs ?? 2000))
+  const seconds = (sim.clock.now() - from) / 1000
+  const detections = victims.map(v => {
+    const crashedAt = sim.crashed.get(v) ?? 0
+    const dead = sim.everywhereAt(v, 'dead')
+    const suspected = sim.firstSuspicion.get(v)
+    if (dead == null || suspected == null) return undefined
+    return { fromCrashMs: dead - crashedAt, fromSuspicionMs: dead - suspected, toSuspicionMs: suspected - crashedAt }
+  })
+  const seen = sim.everywhereAt(joiner, 'alive')
+  const result: ScenarioResult = {
+    seed: init.seed,
+    members: init.members,
+    detections,
+    falseDeaths: sim.falseDeaths,
+    messagesPerMemberPerSecond: sim.network.stats.messages / (sim.live().length * seconds),
+    joinConvergenceMs: seen == null ? undefined : seen - joinedAt,
+    wallMs: Date.now() - started
+  }
+  await sim.stop()
+  return result
 }

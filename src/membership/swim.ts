@@ -457,16 +457,20 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     })
   }
 
-  /** Pushes queued updates to a few random members, and keeps doing so while any are left */
+  /**
+   * Pushes fresh updates to a few random members: each member forwards each update in about one round, so a
+   * change reaches everyone within a few network round trips at a cost per member that does not grow with the
+   * member count. The rest of an update's retransmissions ride on probes, which are sent anyway.
+   */
   private gossipRound (): void {
     this.lastGossipAt = this.now()
-    if (this.dissemination.size === 0) return
+    if (!this.dissemination.hasFresh(this.gossipFanout)) return
     for (const peer of this.pick(this.gossipFanout, () => true)) {
-      const updates = this.piggyback()
+      const updates = this.dissemination.select(this.maxPiggyback, this.liveOthers + 1, this.gossipFanout)
       if (updates.length === 0) break
       void this.send(peer, { kind: SwimKind.PING, target: '', timeoutMs: 0, lamport: this.lamport, updates }, this.probeTimeoutMs).catch(() => {})
     }
-    if (this.dissemination.size > 0 && this.gossipTimer == null) {
+    if (this.dissemination.hasFresh(this.gossipFanout) && this.gossipTimer == null) {
       this.gossipTimer = this.after(this.gossipIntervalMs, () => {
         this.gossipTimer = undefined
         this.gossipRound()
