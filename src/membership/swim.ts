@@ -186,7 +186,10 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.timers.delete(t)
   }
 
-  /** Contacts the seeds in turn and pulls (and pushes) full state; resolves once one of them answered */
+  /**
+   * Runs an anti-entropy round with every seed in turn (pulling and pushing full state), then announces this
+   * member by gossip. Resolves with how many seeds answered; JoinError when none did.
+   */
   async join (seeds: string[], options: AbortOptions = {}): Promise<number> {
     if (!this.running) throw new NotRunningError('start() the member before joining')
     const failures: string[] = []

@@ -1,7 +1,7 @@
 import { MemberUpdate } from '../gen/swim.js'
 import { InvalidRequestError } from './errors.js'
 import { MAX_SYNC_PAGES, SYNC_PAGE_BYTES, SYNC_PAGE_ENTRIES } from './protocol.js'
-import { compareRecords, digestEntry, ordered, stateOf, statusOf } from './record.js'
+import { STATE_CODES, compareRecords, digestEntry, ordered } from './record.js'
 import type { SyncRequest, SyncResponse, DigestEntry as WireDigestEntry } from '../gen/sync.js'
 import type { DigestEntry } from './types.js'
 import type { AbortOptions } from '@libp2p/interface'
@@ -17,13 +17,13 @@ export interface SyncStore {
 export type SyncExchange = (req: SyncRequest, options: AbortOptions) => Promise<SyncResponse>
 
 function toWire (e: DigestEntry): WireDigestEntry {
-  return { id: e.id, incarnation: e.incarnation, status: ['ALIVE', 'SUSPECT', 'DEAD', 'LEFT'].indexOf(statusOf(e.state)), version: e.version }
+  return { id: e.id, incarnation: e.incarnation, status: STATE_CODES.indexOf(e.state), version: e.version }
 }
 
 function fromWire (e: WireDigestEntry): DigestEntry {
-  const status = (['ALIVE', 'SUSPECT', 'DEAD', 'LEFT'] as const)[e.status]
-  if (status == null) throw new InvalidRequestError(`digest entry for ${e.id} has an unknown status`)
-  return { id: e.id, incarnation: e.incarnation, state: stateOf(status as MemberUpdate['status']), version: e.version }
+  const state = STATE_CODES[e.status]
+  if (state == null) throw new InvalidRequestError(`digest entry for ${e.id} has an unknown status`)
+  return { id: e.id, incarnation: e.incarnation, state, version: e.version }
 }
 
 /** Cuts records into batches whose encodings stay below the page byte budget */
