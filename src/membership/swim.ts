@@ -144,8 +144,9 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   async start (): Promise<void> {
     if (this.running) return
+    // Back after a goodbye: our own left record would otherwise outrank the new alive one.
+    await this.resignSelf(this.self.update.incarnation + (this.left ? 1 : 0))
     this.left = false
-    await this.resignSelf(this.self.update.incarnation)
     this.running = true
     // Random phases keep members from probing in lockstep.
     this.every(this.probeIntervalMs, () => { void this.probeRound() })
@@ -223,10 +224,10 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   /** Announces new addresses or meta under a new incarnation */
   async updateSelf (change: { addrs?: string[], meta?: Record<string, string> }): Promise<void> {
-    const u = this.self.update
-    if (change.addrs != null) u.addrs = [...change.addrs]
-    if (change.meta != null) u.meta = metaEntries(change.meta)
-    await this.resignSelf(u.incarnation + 1)
+    await this.resignSelf(this.self.update.incarnation + 1, {
+      ...(change.addrs != null ? { addrs: [...change.addrs] } : {}),
+      ...(change.meta != null ? { meta: metaEntries(change.meta) } : {})
+    })
   }
 
   /** Says goodbye: a signed `left` record, pushed to a few members before stopping */
@@ -555,9 +556,10 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     return true
   }
 
-  private async resignSelf (incarnation: number): Promise<void> {
+  /** Signs a new alive record; the current one stays untouched (it may be on its way to others) until then */
+  private async resignSelf (incarnation: number, change: Partial<Pick<MemberUpdate, 'addrs' | 'meta'>> = {}): Promise<void> {
     const previous = this.self.update.status
-    const u: MemberUpdate = { ...this.self.update, incarnation, status: MemberStatus.ALIVE, version: ++this.lamport }
+    const u: MemberUpdate = { ...this.self.update, ...change, incarnation, status: MemberStatus.ALIVE, version: ++this.lamport }
     u.signature = new Uint8Array(await this.components.signer.sign(signingPayload(u)))
     // Concurrent refutations: the highest incarnation wins.
     if (u.incarnation < this.self.update.incarnation) return
