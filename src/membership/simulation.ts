@@ -62,6 +62,8 @@ export class Simulation {
   private readonly init: SimulationInit
   private readonly random: () => number
   private next = 0
+  /** Sightings are only worth recording for members that join after the bootstrap */
+  private bootstrapped = false
 
   constructor (init: SimulationInit) {
     this.init = init
@@ -74,6 +76,7 @@ export class Simulation {
     for (let i = 0; i < this.init.members; i++) await this.add()
     const records = [...this.members.values()].map(s => s.records()[0])
     for (const swim of this.members.values()) await swim.mergeRecords('bootstrap', records.filter(r => r.id !== swim.id))
+    this.bootstrapped = true
   }
 
   /** A new, started member that knows nobody yet */
@@ -90,7 +93,7 @@ export class Simulation {
     swim.addEventListener('member:change', ({ detail: { member } }) => {
       if (member.id === id) return
       const now = this.clock.now()
-      if (member.state === 'alive') firstTime(this.sightings, member.id, id, now)
+      if (member.state === 'alive' && this.bootstrapped) firstTime(this.sightings, member.id, id, now)
       if (member.state === 'suspect' && !this.firstSuspicion.has(member.id)) this.firstSuspicion.set(member.id, now)
       if (member.state !== 'dead') return
       if (!this.crashed.has(member.id)) this.falseDeaths++
