@@ -59,6 +59,9 @@ interface Entry {
   suspicionTimer?: unknown
 }
 
+/** Share of anti-entropy rounds spent on a member believed dead (within deadRetentionMs) */
+const DEAD_SYNC_SHARE = 0.25
+
 const realScheduler: Scheduler = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
@@ -484,7 +487,9 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   private async syncRound (): Promise<void> {
     if (this.syncing) return
-    const [peer] = this.pick(1, () => true)
+    // Now and then a member we think dead: after a partition heals, each side holds the other dead and would
+    // never talk to it again; one digest exchange tells the survivors so and they refute.
+    const [peer] = (this.random() < DEAD_SYNC_SHARE ? this.pickDead() : undefined) ?? this.pick(1, () => true)
     if (peer == null) return
     this.syncing = true
     try {
@@ -494,6 +499,11 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     } finally {
       this.syncing = false
     }
+  }
+
+  private pickDead (): [string] | undefined {
+    const dead = [...this.table.values()].filter(e => e.update.status === MemberStatus.DEAD)
+    return dead.length === 0 ? undefined : [dead[Math.floor(this.random() * dead.length)].update.id]
   }
 
   /** Up to n distinct random live members (self excluded) that pass `filter` */

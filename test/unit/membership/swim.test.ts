@@ -157,6 +157,21 @@ describe('Swim', () => {
     }
   })
 
+  it('merges both sides of a healed partition that had declared each other dead', async () => {
+    const c = await Cluster.of(4, { syncIntervalMs: 2000 })
+    const [a, b, d, e] = c.members
+    c.network.partition([[a.id, b.id], [d.id, e.id]])
+    await c.clock.advance(20_000)
+    assert.equal(a.swim.get(d.id)?.state, 'dead')
+    assert.equal(d.swim.get(a.id)?.state, 'dead')
+    c.network.heal()
+    await c.clock.advance(60_000)
+    for (const m of c.members) {
+      assert.deepEqual(m.swim.members().map(r => r.state), ['alive', 'alive', 'alive', 'alive'], `${m.swim.get(m.id)?.meta.name} sees everyone back`)
+    }
+    await c.stop()
+  })
+
   it('pages a sync exchange larger than one digest page', async () => {
     const c = new Cluster()
     const make = (id: string): Swim => {
