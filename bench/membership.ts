@@ -90,7 +90,7 @@ async function main (argv: string[]): Promise<number> {
   const result = {
     benchmark: 'membership',
     seed,
-    settings: { ...SWIM, indirectProbes: 3, gossipIntervalMs: 200, gossipFanout: 3, maxPiggyback: 8, retransmitMult: 4, latencyMs: [1, 10], crashes, loss: LOSS },
+    settings: { ...SWIM, syncTimeoutMs: 10_000, indirectProbes: 3, gossipIntervalMs: 200, gossipFanout: 3, maxPiggyback: 8, retransmitMult: 4, latencyMs: [1, 10], crashes, loss: LOSS },
     sizes: runs.map(r => ({ members: r.members, no_loss: summary(r.clean), loss_5pct: summary(r.lossy) })),
     messages_per_member_per_second_ratio: { [`${biggest.members}/${base.members}`]: Number(ratio.toFixed(2)) },
     targets: {

@@ -51,6 +51,8 @@ export class Simulation {
   readonly network: MemoryNetwork
   readonly members = new Map<string, Swim>()
   readonly crashed = new Map<string, number>()
+  /** member → virtual time it was added */
+  readonly addedAt = new Map<string, number>()
   /** subject → observer → virtual time it declared the subject dead */
   readonly deaths = new Map<string, Map<string, number>>()
   /** subject → virtual time the first member suspected it */
@@ -101,6 +103,7 @@ export class Simulation {
     })
     this.network.attach(id, swim)
     this.members.set(id, swim)
+    this.addedAt.set(id, this.clock.now())
     await swim.start()
     return swim
   }
@@ -117,12 +120,16 @@ export class Simulation {
     return [...this.members.values()].filter(s => !this.crashed.has(s.id))
   }
 
-  /** When the last live member (other than `id`) first saw `id` in this state, or undefined while some have not */
+  /**
+   * When the last live member (other than `id`) first saw `id` in this state, or undefined while some have not.
+   * A death counts among the members that were there when it happened: a later joiner learns it from its seed.
+   */
   everywhereAt (id: string, state: 'alive' | 'dead'): number | undefined {
     const seen = (state === 'dead' ? this.deaths : this.sightings).get(id)
+    const crashedAt = this.crashed.get(id) ?? Infinity
     let last = -Infinity
     for (const s of this.live()) {
-      if (s.id === id) continue
+      if (s.id === id || (state === 'dead' && (this.addedAt.get(s.id) ?? 0) > crashedAt)) continue
       const t = seen?.get(s.id)
       if (t == null) return undefined
       last = Math.max(last, t)
@@ -197,7 +204,9 @@ export async function runScenario (init: ScenarioInit, logger: ComponentLogger):
       const newcomer = await sim.add()
       joiner = newcomer.id
       joinedAt = sim.clock.now()
-      newcomer.join([seed]).catch(() => {})
+      // Until its join completes the newcomer knows nobody: deaths count for it only from then on.
+      sim.addedAt.set(joiner, Infinity)
+      newcomer.join([seed]).then(() => { sim.addedAt.set(joiner, sim.clock.now()) }, () => {})
     }
     if (i < crashes - 1) await sim.clock.advance(init.crashEveryMs ?? 2000)
   }

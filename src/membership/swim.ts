@@ -36,6 +36,8 @@ export interface SwimInit {
   gossipFanout?: number
   /** Anti-entropy period: a full digest exchange with one random member (default 10 s) */
   syncIntervalMs?: number
+  /** How long one sync exchange (a digest page or a push) may take (default 10 s, at most the protocol's 15 s) */
+  syncTimeoutMs?: number
 }
 
 export interface SwimComponents {
@@ -92,6 +94,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   private readonly gossipIntervalMs: number
   private readonly gossipFanout: number
   private readonly syncIntervalMs: number
+  private readonly syncTimeoutMs: number
   private readonly dissemination: Dissemination
   private readonly table = new Map<string, Entry>()
   private self: Entry
@@ -127,6 +130,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.gossipIntervalMs = init.gossipIntervalMs ?? 200
     this.gossipFanout = init.gossipFanout ?? 3
     this.syncIntervalMs = init.syncIntervalMs ?? 10_000
+    this.syncTimeoutMs = Math.min(init.syncTimeoutMs ?? 10_000, SYNC_PROTOCOL_LIMITS.timeoutMs)
     this.dissemination = new Dissemination(init.retransmitMult ?? 4)
     const { id, addrs, meta } = init.self
     // Signed in start(): signing may be asynchronous.
@@ -192,23 +196,27 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   /**
    * Runs an anti-entropy round with every seed in turn (pulling and pushing full state), then announces this
-   * member by gossip. Resolves with how many seeds answered; JoinError when none did.
+   * member by gossip. A seed that does not answer is tried again, up to `attempts` times (default 3), since one
+   * lost exchange should not leave a member alone. Resolves with how many seeds answered; JoinError when none did.
    */
-  async join (seeds: string[], options: AbortOptions = {}): Promise<number> {
+  async join (seeds: string[], options: AbortOptions & { attempts?: number } = {}): Promise<number> {
     if (!this.running) throw new NotRunningError('start() the member before joining')
+    const others = seeds.filter(s => s !== this.id)
     const failures: string[] = []
     let joined = 0
-    for (const seed of seeds) {
-      if (seed === this.id) continue
-      try {
-        await this.syncWith(seed, options)
-        joined++
-      } catch (err: any) {
-        options.signal?.throwIfAborted()
-        failures.push(`${seed}: ${err.name}: ${err.message}`)
+    for (const seed of others) {
+      for (let attempt = 1; attempt <= (options.attempts ?? 3); attempt++) {
+        try {
+          await this.syncWith(seed, options)
+          joined++
+          break
+        } catch (err: any) {
+          options.signal?.throwIfAborted()
+          failures.push(`${seed} (attempt ${attempt}): ${err.name}: ${err.message}`)
+        }
       }
     }
-    if (joined === 0 && seeds.some(s => s !== this.id)) throw new JoinError(`no seed answered: ${failures.join('; ')}`)
+    if (joined === 0 && others.length > 0) throw new JoinError(`no seed answered: ${failures.join('; ')}`)
     this.spread(this.self.update)
     return joined
   }
@@ -280,7 +288,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   /** One anti-entropy round with `peer` */
   async syncWith (peer: string, options: AbortOptions = {}): Promise<{ received: number, pushed: number }> {
-    return await syncWith(this.syncStore, peer, async (req, opts) => await this.timed(SYNC_PROTOCOL_LIMITS.timeoutMs, opts, async (signal) => {
+    return await syncWith(this.syncStore, peer, async (req, opts) => await this.timed(this.syncTimeoutMs, opts, async (signal) => {
       const res = await this.race(this.components.transport.sync(peer, req, { signal }), { signal })
       if (res.error !== '') throw new RemoteMembershipError(res.error, res.message)
       this.observe(res.lamport)
