@@ -27,11 +27,20 @@ export class Dissemination {
     return this.pending.size
   }
 
-  /** Takes up to `max` updates for one message to a cluster of `members` */
-  select (max: number, members: number): MemberUpdate[] {
+  /** Whether some update has gone out fewer than `transmits` times */
+  hasFresh (transmits: number): boolean {
+    for (const p of this.pending.values()) if (p.transmits < transmits) return true
+    return false
+  }
+
+  /**
+   * Takes up to `max` updates for one message to a cluster of `members`; with `fresherThan`, only updates sent
+   * fewer times than that (push gossip forwards each update once, probes carry the rest of its budget).
+   */
+  select (max: number, members: number, fresherThan = Infinity): MemberUpdate[] {
     if (this.pending.size === 0 || max <= 0) return []
     const limit = this.retransmitMult * Math.max(1, Math.ceil(Math.log10(members + 1)))
-    const chosen = [...this.pending.values()].sort((a, b) => a.transmits - b.transmits).slice(0, max)
+    const chosen = [...this.pending.values()].filter(p => p.transmits < fresherThan).sort((a, b) => a.transmits - b.transmits).slice(0, max)
     for (const p of chosen) {
       p.transmits++
       if (p.transmits >= limit) this.pending.delete(p.update.id)

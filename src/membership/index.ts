@@ -16,7 +16,8 @@
  * subject's own key (verifiable from its peer ID); suspect and dead claims may come from any authorized member but
  * only the subject can overrule them (a signed alive record with a higher incarnation). Records are ordered by
  * incarnation, then state (alive < suspect < dead < left), then Lamport version: old news never resurrects a dead
- * member.
+ * member. Whether a record's subject holds a certificate is not something a record can prove; every connection to
+ * it goes through the certificate handshake, so a record about an uncertified peer ID reaches nothing.
  *
  * Usage on a daemon:
  *
@@ -38,6 +39,8 @@ export { Libp2pMembership, Libp2pSwimTransport } from './libp2p.js'
 export type { Libp2pMembershipComponents, Libp2pSwimTransportComponents } from './libp2p.js'
 export { MemoryNetwork, VirtualClock, RunawayTimersError, seededRandom } from './memory-network.js'
 export type { MemoryNetworkInit, NetworkStats } from './memory-network.js'
+export { Simulation, runScenario, checksumSigner, checksumVerifier } from './simulation.js'
+export type { SimulationInit, ScenarioInit, ScenarioResult, Detection } from './simulation.js'
 export { privateKeySigner, peerIdVerifier } from './signing.js'
 export * from './errors.js'
 export * from './protocol.js'

@@ -15,23 +15,15 @@ const STATE_OF: Record<MemberStatus, MemberState> = {
   [MemberStatus.LEFT]: 'left'
 }
 
-const STATUS_OF: Record<MemberState, MemberStatus> = {
-  alive: MemberStatus.ALIVE,
-  suspect: MemberStatus.SUSPECT,
-  dead: MemberStatus.DEAD,
-  left: MemberStatus.LEFT
-}
-
 // SWIM's precedence within one incarnation: a suspicion overrides alive, death overrides both, a signed
 // goodbye overrides everything. Only a higher incarnation (which only the subject can sign) beats them.
 const RANK: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2, left: 3 }
 
+/** Member states by their MemberStatus number, as the sync digest carries them */
+export const STATE_CODES: readonly MemberState[] = ['alive', 'suspect', 'dead', 'left']
+
 export function stateOf (status: MemberStatus): MemberState {
   return STATE_OF[status]
-}
-
-export function statusOf (state: MemberState): MemberStatus {
-  return STATUS_OF[state]
 }
 
 export function isLive (state: MemberState): boolean {

@@ -2,7 +2,8 @@ import { TypedEventEmitter } from '@libp2p/interface'
 import { MemberStatus, SwimKind } from '../gen/swim.js'
 import { Dissemination } from './dissemination.js'
 import { InvalidRecordError, InvalidRequestError, JoinError, NotRunningError, RemoteMembershipError } from './errors.js'
-import { MAX_PIGGYBACK } from './protocol.js'
+import { MAX_PIGGYBACK, SYNC_PROTOCOL_LIMITS } from './protocol.js'
+import { RequestTimeoutError } from '../net/errors.js'
 import { compareRecords, digestEntry, isLive, metaEntries, ordered, sameSignedBody, signingPayload, stateOf, toMemberRecord, validateRecord } from './record.js'
 import { peerIdVerifier } from './signing.js'
 import { answerSync, syncWith } from './sync.js'
@@ -35,6 +36,8 @@ export interface SwimInit {
   gossipFanout?: number
   /** Anti-entropy period: a full digest exchange with one random member (default 10 s) */
   syncIntervalMs?: number
+  /** How long one sync exchange (a digest page or a push) may take (default 10 s, at most the protocol's 15 s) */
+  syncTimeoutMs?: number
 }
 
 export interface SwimComponents {
@@ -57,6 +60,9 @@ interface Entry {
   changedAt: number
   suspicionTimer?: unknown
 }
+
+/** Share of anti-entropy rounds spent on a member believed dead (within deadRetentionMs) */
+const DEAD_SYNC_SHARE = 0.25
 
 const realScheduler: Scheduler = {
   now: () => Date.now(),
@@ -88,6 +94,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   private readonly gossipIntervalMs: number
   private readonly gossipFanout: number
   private readonly syncIntervalMs: number
+  private readonly syncTimeoutMs: number
   private readonly dissemination: Dissemination
   private readonly table = new Map<string, Entry>()
   private self: Entry
@@ -98,6 +105,14 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   private probeOrder: string[] = []
   private probeIndex = 0
   private syncing = false
+  private gossipTimer?: unknown
+  private lastGossipAt = -Infinity
+  /** Live members other than self, kept in step by adopt() so that every message need not count them */
+  private liveOthers = 0
+  private lastGcAt: number
+  /** Caches rebuilt only when a member is added or removed, not on every state change */
+  private sortedIds?: string[]
+  private liveIds?: string[]
 
   constructor (components: SwimComponents, init: SwimInit) {
     super()
@@ -115,6 +130,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.gossipIntervalMs = init.gossipIntervalMs ?? 200
     this.gossipFanout = init.gossipFanout ?? 3
     this.syncIntervalMs = init.syncIntervalMs ?? 10_000
+    this.syncTimeoutMs = Math.min(init.syncTimeoutMs ?? 10_000, SYNC_PROTOCOL_LIMITS.timeoutMs)
     this.dissemination = new Dissemination(init.retransmitMult ?? 4)
     const { id, addrs, meta } = init.self
     // Signed in start(): signing may be asynchronous.
@@ -122,6 +138,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
       update: { id, incarnation: 0, status: MemberStatus.ALIVE, addrs: [...addrs], meta: metaEntries(meta), signature: new Uint8Array(0), version: 0 },
       changedAt: this.now()
     }
+    this.lastGcAt = this.now()
   }
 
   get id (): string {
@@ -134,12 +151,12 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   async start (): Promise<void> {
     if (this.running) return
+    // Back after a goodbye: our own left record would otherwise outrank the new alive one.
+    await this.resignSelf(this.self.update.incarnation + (this.left ? 1 : 0))
     this.left = false
-    await this.resignSelf(this.self.update.incarnation)
     this.running = true
     // Random phases keep members from probing in lockstep.
     this.every(this.probeIntervalMs, () => { void this.probeRound() })
-    this.every(this.gossipIntervalMs, () => { this.gossipRound() })
     this.every(this.syncIntervalMs, () => { void this.syncRound() })
   }
 
@@ -148,6 +165,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     for (const t of this.timers) this.scheduler.clearTimeout(t)
     this.timers.clear()
     for (const e of this.table.values()) e.suspicionTimer = undefined
+    this.gossipTimer = undefined
     this.dissemination.clear()
   }
 
@@ -176,23 +194,30 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.timers.delete(t)
   }
 
-  /** Contacts the seeds in turn and pulls (and pushes) full state; resolves once one of them answered */
-  async join (seeds: string[], options: AbortOptions = {}): Promise<number> {
+  /**
+   * Runs an anti-entropy round with every seed in turn (pulling and pushing full state), then announces this
+   * member by gossip. A seed that does not answer is tried again, up to `attempts` times (default 3), since one
+   * lost exchange should not leave a member alone. Resolves with how many seeds answered; JoinError when none did.
+   */
+  async join (seeds: string[], options: AbortOptions & { attempts?: number } = {}): Promise<number> {
     if (!this.running) throw new NotRunningError('start() the member before joining')
+    const others = seeds.filter(s => s !== this.id)
     const failures: string[] = []
     let joined = 0
-    for (const seed of seeds) {
-      if (seed === this.id) continue
-      try {
-        await this.syncWith(seed, options)
-        joined++
-      } catch (err: any) {
-        options.signal?.throwIfAborted()
-        failures.push(`${seed}: ${err.name}: ${err.message}`)
+    for (const seed of others) {
+      for (let attempt = 1; attempt <= (options.attempts ?? 3); attempt++) {
+        try {
+          await this.syncWith(seed, options)
+          joined++
+          break
+        } catch (err: any) {
+          options.signal?.throwIfAborted()
+          failures.push(`${seed} (attempt ${attempt}): ${err.name}: ${err.message}`)
+        }
       }
     }
-    if (joined === 0 && seeds.some(s => s !== this.id)) throw new JoinError(`no seed answered: ${failures.join('; ')}`)
-    this.dissemination.enqueue(this.self.update)
+    if (joined === 0 && others.length > 0) throw new JoinError(`no seed answered: ${failures.join('; ')}`)
+    this.spread(this.self.update)
     return joined
   }
 
@@ -210,10 +235,10 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   /** Announces new addresses or meta under a new incarnation */
   async updateSelf (change: { addrs?: string[], meta?: Record<string, string> }): Promise<void> {
-    const u = this.self.update
-    if (change.addrs != null) u.addrs = [...change.addrs]
-    if (change.meta != null) u.meta = metaEntries(change.meta)
-    await this.resignSelf(u.incarnation + 1)
+    await this.resignSelf(this.self.update.incarnation + 1, {
+      ...(change.addrs != null ? { addrs: [...change.addrs] } : {}),
+      ...(change.meta != null ? { meta: metaEntries(change.meta) } : {})
+    })
   }
 
   /** Says goodbye: a signed `left` record, pushed to a few members before stopping */
@@ -235,33 +260,47 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
 
   /** What this member holds, for anti-entropy */
   digest (): DigestEntry[] {
-    return this.sorted().map(digestEntry)
+    return this.records().map(digestEntry)
   }
 
-  /** Validates, verifies and applies records from `from` (a sync peer); returns how many changed our view */
+  /** Every record held, self included, sorted by id: what anti-entropy sends */
+  records (): MemberUpdate[] {
+    this.sortedIds ??= [this.id, ...this.table.keys()].sort()
+    return this.sortedIds.map(id => id === this.id ? this.self.update : this.table.get(id)!.update)
+  }
+
+  /**
+   * Validates, verifies and applies records from `from` (a sync peer); returns how many changed our view.
+   * They are not gossiped on: the peer already had them and repairs others by anti-entropy itself, and a joiner
+   * would otherwise re-broadcast the whole member list.
+   */
   async mergeRecords (from: string, records: MemberUpdate[]): Promise<number> {
+    return await this.applyAll(from, records, false)
+  }
+
+  private async applyAll (from: string, records: MemberUpdate[], disseminate: boolean): Promise<number> {
     let changed = 0
     for (const r of records) {
-      if (await this.apply(from, r)) changed++
+      if (await this.apply(from, r, disseminate)) changed++
     }
     return changed
   }
 
   /** One anti-entropy round with `peer` */
   async syncWith (peer: string, options: AbortOptions = {}): Promise<{ received: number, pushed: number }> {
-    return await syncWith(this.syncStore, peer, async (req, opts) => {
-      const res = await this.race(this.components.transport.sync(peer, req, opts), opts)
+    return await syncWith(this.syncStore, peer, async (req, opts) => await this.timed(this.syncTimeoutMs, opts, async (signal) => {
+      const res = await this.race(this.components.transport.sync(peer, req, { signal }), { signal })
       if (res.error !== '') throw new RemoteMembershipError(res.error, res.message)
       this.observe(res.lamport)
       return res
-    }, () => this.lamport, options)
+    }), () => this.lamport, options)
   }
 
   async handle (from: string, req: SwimRequest, options: AbortOptions = {}): Promise<SwimResponse> {
     if (!this.running) return this.refusal(new NotRunningError('this member is not running'))
     if (req.updates.length > MAX_PIGGYBACK) return this.refusal(new InvalidRequestError(`at most ${MAX_PIGGYBACK} updates per message`))
     this.observe(req.lamport)
-    await this.mergeRecords(from, req.updates)
+    await this.applyAll(from, req.updates, true)
     let ack = true
     if (req.kind === SwimKind.PING_REQ) {
       if (req.target === '' || req.target === from) return this.refusal(new InvalidRequestError('ping-req needs a target other than the caller'))
@@ -283,13 +322,8 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   }
 
   private readonly syncStore: SyncStore = {
-    sorted: () => this.sorted(),
+    sorted: () => this.records(),
     merge: async (from, records) => await this.mergeRecords(from, records)
-  }
-
-  private sorted (): MemberUpdate[] {
-    return [this.self.update, ...[...this.table.values()].map(e => e.update)]
-      .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   }
 
   private refusal (err: Error): SwimResponse {
@@ -301,14 +335,8 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.lamport = Math.max(this.lamport, remote) + 1
   }
 
-  private liveCount (): number {
-    let n = 1
-    for (const e of this.table.values()) if (isLive(stateOf(e.update.status))) n++
-    return n
-  }
-
   private piggyback (): MemberUpdate[] {
-    return this.dissemination.select(this.maxPiggyback, this.liveCount())
+    return this.dissemination.select(this.maxPiggyback, this.liveOthers + 1)
   }
 
   // ---- failure detection
@@ -370,17 +398,24 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     }
   }
 
-  /** One swim exchange under our own timer, so that virtual time governs timeouts in the harness too */
+  /** One swim exchange, bounded by our own timer */
   private async send (to: string, req: SwimRequest, timeoutMs: number, options: AbortOptions = {}): Promise<SwimResponse> {
-    const controller = new AbortController()
-    const signal = options.signal != null ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
-    const timer = this.scheduler.setTimeout(() => { controller.abort(new Error(`probe of ${to} timed out`)) }, timeoutMs)
-    try {
+    return await this.timed(timeoutMs, options, async (signal) => {
       const res = await this.race(this.components.transport.probe(to, req, { signal }), { signal })
       if (res.error !== '') throw new RemoteMembershipError(res.error, res.message)
       this.observe(res.lamport)
-      await this.mergeRecords(to, res.updates)
+      await this.applyAll(to, res.updates, true)
       return res
+    })
+  }
+
+  /** Runs `fn` under a timeout on our scheduler, so that virtual time governs timeouts in the harness too */
+  private async timed<T> (timeoutMs: number, options: AbortOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController()
+    const signal = options.signal != null ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
+    const timer = this.scheduler.setTimeout(() => { controller.abort(new RequestTimeoutError(`no answer within ${timeoutMs} ms`)) }, timeoutMs)
+    try {
+      return await fn(signal)
     } finally {
       this.scheduler.clearTimeout(timer)
     }
@@ -410,27 +445,59 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     this.adopt({ ...e.update, status: MemberStatus.DEAD, version: ++this.lamport })
   }
 
+  /** At most once a minute: a scan of the whole table per probe would cost O(n) per member per period */
   private collectGarbage (): void {
+    if (this.now() - this.lastGcAt < Math.min(60_000, this.deadRetentionMs)) return
+    this.lastGcAt = this.now()
     const horizon = this.now() - this.deadRetentionMs
     for (const [id, e] of this.table) {
-      if (!isLive(stateOf(e.update.status)) && e.changedAt < horizon) this.table.delete(id)
+      if (!isLive(stateOf(e.update.status)) && e.changedAt < horizon) {
+        this.table.delete(id)
+        this.sortedIds = undefined
+      }
     }
   }
 
   // ---- dissemination
 
+  /** Queues an update and makes sure a gossip round will carry it */
+  private spread (u: MemberUpdate): void {
+    this.dissemination.enqueue(u)
+    if (!this.running || this.gossipTimer != null) return
+    // Fresh news leaves at once when the last round is long past; otherwise with the next round.
+    const wait = Math.max(0, this.lastGossipAt + this.gossipIntervalMs - this.now())
+    this.gossipTimer = this.after(wait, () => {
+      this.gossipTimer = undefined
+      this.gossipRound()
+    })
+  }
+
+  /**
+   * Pushes fresh updates to a few random members: each member forwards each update in about one round, so a
+   * change reaches everyone within a few network round trips at a cost per member that does not grow with the
+   * member count. The rest of an update's retransmissions ride on probes, which are sent anyway.
+   */
   private gossipRound (): void {
-    if (this.dissemination.size === 0) return
+    this.lastGossipAt = this.now()
+    if (!this.dissemination.hasFresh(this.gossipFanout)) return
     for (const peer of this.pick(this.gossipFanout, () => true)) {
-      const updates = this.piggyback()
+      const updates = this.dissemination.select(this.maxPiggyback, this.liveOthers + 1, this.gossipFanout)
       if (updates.length === 0) break
       void this.send(peer, { kind: SwimKind.PING, target: '', timeoutMs: 0, lamport: this.lamport, updates }, this.probeTimeoutMs).catch(() => {})
+    }
+    if (this.dissemination.hasFresh(this.gossipFanout) && this.gossipTimer == null) {
+      this.gossipTimer = this.after(this.gossipIntervalMs, () => {
+        this.gossipTimer = undefined
+        this.gossipRound()
+      })
     }
   }
 
   private async syncRound (): Promise<void> {
     if (this.syncing) return
-    const [peer] = this.pick(1, () => true)
+    // Now and then a member we think dead: after a partition heals, each side holds the other dead and would
+    // never talk to it again; one digest exchange tells the survivors so and they refute.
+    const [peer] = (this.random() < DEAD_SYNC_SHARE ? this.pickDead() : undefined) ?? this.pick(1, () => true)
     if (peer == null) return
     this.syncing = true
     try {
@@ -442,17 +509,24 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     }
   }
 
+  private pickDead (): [string] | undefined {
+    const dead = [...this.table.values()].filter(e => e.update.status === MemberStatus.DEAD)
+    return dead.length === 0 ? undefined : [dead[Math.floor(this.random() * dead.length)].update.id]
+  }
+
   /** Up to n distinct random live members (self excluded) that pass `filter` */
   private pick (n: number, filter: (id: string) => boolean): string[] {
-    const live = [...this.table.values()].filter(e => isLive(stateOf(e.update.status)) && filter(e.update.id)).map(e => e.update.id)
-    const out: string[] = []
-    for (let i = 0; i < n && live.length > 0; i++) {
-      const j = Math.floor(this.random() * live.length)
-      out.push(live[j])
-      live[j] = live[live.length - 1]
-      live.pop()
+    const live = this.liveIds ??= [...this.table.values()].filter(e => isLive(stateOf(e.update.status))).map(e => e.update.id)
+    const out = new Set<string>()
+    // Rejection sampling: n is tiny next to the member count, so this is O(n) rather than a copy of the table.
+    for (let tries = 0; out.size < n && tries < 4 * n + 16; tries++) {
+      const id = live[Math.floor(this.random() * live.length)]
+      if (id != null && filter(id)) out.add(id)
     }
-    return out
+    if (out.size < n && live.length <= 4 * n + 16) {
+      for (const id of live) if (out.size < n && filter(id)) out.add(id)
+    }
+    return [...out]
   }
 
   private shuffle<T> (a: T[]): T[] {
@@ -466,7 +540,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   // ---- state
 
   /** Validates, verifies and applies one record; true when it changed our view */
-  private async apply (from: string, u: MemberUpdate): Promise<boolean> {
+  private async apply (from: string, u: MemberUpdate, disseminate: boolean): Promise<boolean> {
     try {
       validateRecord(u)
     } catch (err: any) {
@@ -485,7 +559,7 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     const now = this.table.get(u.id)
     if (now != null && compareRecords(ordered(u), ordered(now.update)) <= 0) return false
     this.lamport = Math.max(this.lamport, u.version)
-    this.adopt(u)
+    this.adopt(u, disseminate)
     return true
   }
 
@@ -500,19 +574,20 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
     return true
   }
 
-  private async resignSelf (incarnation: number): Promise<void> {
+  /** Signs a new alive record; the current one stays untouched (it may be on its way to others) until then */
+  private async resignSelf (incarnation: number, change: Partial<Pick<MemberUpdate, 'addrs' | 'meta'>> = {}): Promise<void> {
     const previous = this.self.update.status
-    const u: MemberUpdate = { ...this.self.update, incarnation, status: MemberStatus.ALIVE, version: ++this.lamport }
+    const u: MemberUpdate = { ...this.self.update, ...change, incarnation, status: MemberStatus.ALIVE, version: ++this.lamport }
     u.signature = new Uint8Array(await this.components.signer.sign(signingPayload(u)))
     // Concurrent refutations: the highest incarnation wins.
     if (u.incarnation < this.self.update.incarnation) return
     this.self = { update: u, changedAt: this.now() }
-    this.dissemination.enqueue(u)
+    this.spread(u)
     this.emitChange(u, stateOf(previous))
   }
 
   /** Stores a record that beat ours, keeps the suspicion timer in step with it and spreads it */
-  private adopt (u: MemberUpdate): void {
+  private adopt (u: MemberUpdate, disseminate = true): void {
     const current = this.table.get(u.id)
     const entry: Entry = { update: u, changedAt: this.now() }
     const state = stateOf(u.status)
@@ -523,11 +598,15 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
       if (state === 'suspect') entry.suspicionTimer = this.after(this.suspicionTimeoutMs, () => { this.onSuspicionTimeout(u.id, u.incarnation) })
     }
     this.table.set(u.id, entry)
+    const delta = (isLive(state) ? 1 : 0) - (current != null && isLive(stateOf(current.update.status)) ? 1 : 0)
+    this.liveOthers += delta
+    if (delta !== 0) this.liveIds = undefined
+    if (current == null) this.sortedIds = undefined
     if (current == null && isLive(state)) {
       // New members join the probe order at a random place, as in the SWIM paper.
       this.probeOrder.splice(this.probeIndex + Math.floor(this.random() * (this.probeOrder.length - this.probeIndex + 1)), 0, u.id)
     }
-    this.dissemination.enqueue(u)
+    if (disseminate) this.spread(u)
     this.emitChange(u, current == null ? undefined : stateOf(current.update.status))
   }
 

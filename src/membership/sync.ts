@@ -1,7 +1,7 @@
 import { MemberUpdate } from '../gen/swim.js'
 import { InvalidRequestError } from './errors.js'
 import { MAX_SYNC_PAGES, SYNC_PAGE_BYTES, SYNC_PAGE_ENTRIES } from './protocol.js'
-import { compareRecords, digestEntry, ordered, stateOf, statusOf } from './record.js'
+import { STATE_CODES, compareRecords, digestEntry, ordered } from './record.js'
 import type { SyncRequest, SyncResponse, DigestEntry as WireDigestEntry } from '../gen/sync.js'
 import type { DigestEntry } from './types.js'
 import type { AbortOptions } from '@libp2p/interface'
@@ -17,13 +17,13 @@ export interface SyncStore {
 export type SyncExchange = (req: SyncRequest, options: AbortOptions) => Promise<SyncResponse>
 
 function toWire (e: DigestEntry): WireDigestEntry {
-  return { id: e.id, incarnation: e.incarnation, status: ['ALIVE', 'SUSPECT', 'DEAD', 'LEFT'].indexOf(statusOf(e.state)), version: e.version }
+  return { id: e.id, incarnation: e.incarnation, status: STATE_CODES.indexOf(e.state), version: e.version }
 }
 
 function fromWire (e: WireDigestEntry): DigestEntry {
-  const status = (['ALIVE', 'SUSPECT', 'DEAD', 'LEFT'] as const)[e.status]
-  if (status == null) throw new InvalidRequestError(`digest entry for ${e.id} has an unknown status`)
-  return { id: e.id, incarnation: e.incarnation, state: stateOf(status as MemberUpdate['status']), version: e.version }
+  const state = STATE_CODES[e.status]
+  if (state == null) throw new InvalidRequestError(`digest entry for ${e.id} has an unknown status`)
+  return { id: e.id, incarnation: e.incarnation, state, version: e.version }
 }
 
 /** Cuts records into batches whose encodings stay below the page byte budget */
@@ -92,30 +92,31 @@ export async function answerSync (store: SyncStore, from: string, req: SyncReque
     return { records: [], want: [], coveredTo: '', lamport, error: '', message: '' }
   }
   if (req.digest.length > SYNC_PAGE_ENTRIES) throw new InvalidRequestError(`a digest page holds at most ${SYNC_PAGE_ENTRIES} entries`)
-  const theirs = new Map<string, DigestEntry>()
   let prev = req.after
   for (const e of req.digest) {
     if (e.id <= prev) throw new InvalidRequestError('digest entries must be sorted by id, after the page start')
     prev = e.id
-    theirs.set(e.id, fromWire(e))
   }
   // The page covers (after, last digest id], or everything after `after` on the caller's last page.
   const end = req.last ? undefined : req.digest[req.digest.length - 1]?.id ?? req.after
   const ours = store.sorted().filter(r => r.id > req.after && (end == null || r.id <= end))
-  const ids = [...new Set([...ours.map(r => r.id), ...theirs.keys()])].sort()
-  const mine = new Map(ours.map(r => [r.id, r]))
   const records: Array<Uint8Array<ArrayBuffer>> = []
   const want: string[] = []
   let bytes = 0
   let coveredTo = ''
-  for (const [i, id] of ids.entries()) {
-    const o = mine.get(id)
-    const t = theirs.get(id)
-    const cmp = o == null ? -1 : t == null ? 1 : compareRecords(ordered(o), t)
-    if (cmp > 0 && o != null) {
-      const enc = MemberUpdate.encode(o)
+  let lastDone = req.after
+  // Both lists are sorted by id: one merge walk finds what each side lacks.
+  for (let i = 0, j = 0; i < ours.length || j < req.digest.length;) {
+    const o = ours[i]
+    const t = req.digest[j]
+    const id = o == null ? t.id : t == null ? o.id : o.id < t.id ? o.id : t.id
+    const mine = o?.id === id ? o : undefined
+    const theirs = t?.id === id ? fromWire(t) : undefined
+    const cmp = mine == null ? -1 : theirs == null ? 1 : compareRecords(ordered(mine), theirs)
+    if (cmp > 0 && mine != null) {
+      const enc = MemberUpdate.encode(mine)
       if (records.length > 0 && bytes + enc.length > SYNC_PAGE_BYTES) {
-        coveredTo = ids[i - 1]
+        coveredTo = lastDone
         break
       }
       records.push(enc)
@@ -123,6 +124,9 @@ export async function answerSync (store: SyncStore, from: string, req: SyncReque
     } else if (cmp < 0) {
       want.push(id)
     }
+    if (mine != null) i++
+    if (theirs != null) j++
+    lastDone = id
   }
   return { records, want, coveredTo, lamport, error: '', message: '' }
 }
