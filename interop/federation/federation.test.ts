@@ -55,6 +55,11 @@ describe('federation: three members, SWIM membership, gossip and cross-member re
     const r = await cli(['members', '--home', fed.peer('coordinator.bob').dir])
     assert.equal(r.code, 0, r.stderr)
     for (const n of allNames()) assert.ok(r.stdout.includes(n), `members lists ${n}:\n${r.stdout}`)
+    // Membership shows in the metrics: members by state, probes answered, anti-entropy exchanges.
+    const metrics = await (await fetch(String((await call(fed.socket('coordinator.bob'), 'status')).metrics))).text()
+    assert.match(metrics, /collective_members\{state="alive"\} 9/)
+    assert.match(metrics, /collective_probe_duration_seconds_count\{kind="direct"\} [1-9]/)
+    await waitFor('an anti-entropy exchange', async () => /collective_anti_entropy_runs_total\{result="ok"\} [1-9]/.test(await (await fetch(String((await call(fed.socket('coordinator.bob'), 'status')).metrics))).text()), 20_000)
   })
 
   it('resolve maps a federated name to its peer ID and addresses, and a peer ID back to its name', async () => {

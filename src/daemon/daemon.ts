@@ -25,6 +25,7 @@ import type { Logger as OperatorLogger, LogFields } from '../logging/logger.js'
 import type { RegistrationStatus } from '../node-registry/reporter.js'
 import { daemonHealth } from './health.js'
 import { Federation } from '../federation/federation.js'
+import { SwimKind } from '../gen/swim.js'
 import { ResilientChunkTransport } from '../transfer/resilient.js'
 import { PeerPerformance } from '../placement/performance.js'
 import { place } from '../placement/strategies.js'
@@ -333,6 +334,17 @@ export class Daemon {
       identities: this.identities,
       localNodes,
       logger: this.logger,
+      onExchange: ({ protocol, kind, ok, seconds }) => {
+        if (protocol === 'sync') {
+          this.metrics.gossipMessages.inc({ type: 'sync' })
+          this.metrics.antiEntropyRuns.inc({ result: ok ? 'ok' : 'error' })
+          return
+        }
+        this.metrics.gossipMessages.inc({ type: kind === SwimKind.PING_REQ ? 'ping_req' : 'ping' })
+        if (!ok) return
+        this.metrics.gossipMessages.inc({ type: 'ack' })
+        this.metrics.probeDuration.observe({ kind: kind === SwimKind.PING_REQ ? 'indirect' : 'direct' }, seconds)
+      },
       onMemberChange: ({ member, previous }) => {
         this.recordMembers()
         if (member.id === peer.identity.peerId || previous === member.state) return

@@ -9,7 +9,7 @@ import type { Host } from '../net/host.js'
 import type { PeerIdentities } from '../net/peer-identities.js'
 import type { TrustStore, VerifiedIdentity } from '../identity/index.js'
 import type { NodeRecord } from '../node-registry/registry.js'
-import type { MemberChangeEvent, Swim } from '../membership/index.js'
+import type { Libp2pMembershipComponents, MemberChangeEvent, Swim } from '../membership/index.js'
 import type { ComponentLogger, Logger, PrivateKey } from '@libp2p/interface'
 
 export interface FederationComponents {
@@ -25,6 +25,8 @@ export interface FederationComponents {
   logger: ComponentLogger
   /** Told about every membership change (for operator logs and metrics) */
   onMemberChange?: (event: MemberChangeEvent) => void
+  /** Told about every SWIM probe and anti-entropy exchange this daemon started (metrics) */
+  onExchange?: Libp2pMembershipComponents['onExchange']
 }
 
 export interface FederationInit extends FederationConfig {
@@ -62,6 +64,7 @@ export class Federation {
       host,
       logger,
       privateKey: components.privateKey,
+      onExchange: components.onExchange,
       // Only peers whose certificate we verified may take part: storage and coordination roles, never clients.
       authorize: (peer: string) => {
         const id = identities.get(peer)

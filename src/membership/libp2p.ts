@@ -1,6 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { SwimRequest, SwimResponse } from '../gen/swim.js'
+import type { SwimKind } from '../gen/swim.js'
 import { SyncRequest, SyncResponse } from '../gen/sync.js'
 import { handleRequests, request } from '../net/rpc.js'
 import { UnauthorizedPeerError } from './errors.js'
@@ -21,6 +22,11 @@ export interface Libp2pSwimTransportComponents {
    * handshake let in.
    */
   authorize?: (remotePeer: string) => boolean
+  /**
+   * Told about every exchange this member started, when it ended (metrics): which protocol, the SWIM request kind
+   * for probes, whether it got an answer, and how long it took
+   */
+  onExchange?: (exchange: { protocol: 'swim' | 'sync', kind?: SwimKind, ok: boolean, seconds: number }) => void
 }
 
 /**
@@ -64,11 +70,23 @@ export class Libp2pSwimTransport implements SwimTransport {
   }
 
   async probe (to: string, req: SwimRequest, options: AbortOptions): Promise<SwimResponse> {
-    return await request(this.components.host, peerIdFromString(to), SWIM_PROTOCOL, req, SwimRequest, SwimResponse, SWIM_PROTOCOL_LIMITS, options)
+    return await this.timed('swim', req.kind, async () => await request(this.components.host, peerIdFromString(to), SWIM_PROTOCOL, req, SwimRequest, SwimResponse, SWIM_PROTOCOL_LIMITS, options))
   }
 
   async sync (to: string, req: SyncRequest, options: AbortOptions): Promise<SyncResponse> {
-    return await request(this.components.host, peerIdFromString(to), SYNC_PROTOCOL, req, SyncRequest, SyncResponse, SYNC_PROTOCOL_LIMITS, options)
+    return await this.timed('sync', undefined, async () => await request(this.components.host, peerIdFromString(to), SYNC_PROTOCOL, req, SyncRequest, SyncResponse, SYNC_PROTOCOL_LIMITS, options))
+  }
+
+  private async timed<T> (protocol: 'swim' | 'sync', kind: SwimKind | undefined, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now()
+    let ok = false
+    try {
+      const result = await fn()
+      ok = true
+      return result
+    } finally {
+      this.components.onExchange?.({ protocol, kind, ok, seconds: (performance.now() - started) / 1000 })
+    }
   }
 }
 
