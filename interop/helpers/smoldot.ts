@@ -1,3 +1,4 @@
+import { MessageChannel, Worker } from 'node:worker_threads'
 import { start } from 'smoldot'
 import type { Chain, Client } from 'smoldot'
 
@@ -75,10 +76,15 @@ export function chainSpec (bootNodes: string[]): string {
 export class SmoldotPeer {
   readonly logs: string[] = []
   private readonly client: Client
+  private readonly worker: Worker
   private chain?: Chain
 
   private constructor () {
+    this.worker = new Worker(new URL('./smoldot-worker.js', import.meta.url))
+    const { port1, port2 } = new MessageChannel()
+    this.worker.postMessage(port1, [port1])
     this.client = start({
+      portToWorker: port2 as any,
       maxLogLevel: 4,
       logCallback: (level, target, message) => {
         // bounded: a 30 s retry loop logs a few lines per attempt
@@ -127,5 +133,6 @@ export class SmoldotPeer {
   async stop (): Promise<void> {
     this.hangUp()
     await this.client.terminate().catch(() => {})
+    await this.worker.terminate()
   }
 }
