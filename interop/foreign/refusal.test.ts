@@ -75,11 +75,11 @@ describe('a foreign libp2p implementation (smoldot) dialing our daemons', () => 
 
     // The foreign side: it dialed again and again and never completed a handshake.
     const attempts = [...attemptsAt.values()].reduce((a, b) => a + b, 0)
-    assert.ok(attempts >= 20, `smoldot dialed ${attempts} times in 30 s`)
+    assert.ok(attempts >= 10, `smoldot dialed ${attempts} times in 30 s`)
     assert.equal(foreignLogs.filter(l => /handshake-finished/.test(l)).length, 0, 'no foreign handshake may finish')
     for (const d of targets) {
       const addr = d.status.listen[0].replace(/\/p2p\/.*$/, '')
-      assert.ok((attemptsAt.get(addr) ?? 0) >= 10, `smoldot dialed ${addr} ${attemptsAt.get(addr) ?? 0} times`)
+      assert.ok((attemptsAt.get(addr) ?? 0) >= 5, `smoldot dialed ${addr} ${attemptsAt.get(addr) ?? 0} times`)
     }
 
     // The daemons' side: one upgrader refusal per foreign connection, and nothing accepted.
