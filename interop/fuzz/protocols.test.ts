@@ -10,7 +10,7 @@ import { call } from '../../src/control/client.js'
 import { createHost } from '../../src/net/host.js'
 import { PeerIdentities } from '../../src/net/peer-identities.js'
 import { waitFor } from '../../test/helpers/daemons.js'
-import { TestCollective, rssKiB } from '../helpers/collective.js'
+import { TestCollective, cpuSeconds, rssKiB } from '../helpers/collective.js'
 import { CASE_KINDS, generateCase } from './frames.js'
 import { Prng, randomSeed } from './prng.js'
 import { FUZZ_TARGETS } from './protocols.js'
@@ -25,7 +25,7 @@ import type { RunningDaemon } from '../../test/helpers/daemons.js'
 // printed, FUZZ_SEED=<seed> replays the run, FUZZ_CASE=<index> replays one case; FUZZ_CASES sets how many.
 
 const SEED = process.env.FUZZ_SEED != null ? Number(process.env.FUZZ_SEED) >>> 0 : randomSeed()
-const CASES = Number(process.env.FUZZ_CASES ?? 3000)
+const CASES = Number(process.env.FUZZ_CASES ?? 2000)
 const ONLY = process.env.FUZZ_CASE != null ? Number(process.env.FUZZ_CASE) : undefined
 /**
  * Wall-clock budget: no case starts after it, so a slow machine runs fewer cases instead of overrunning CI. The
@@ -133,8 +133,12 @@ describe('protocol fuzzer: an authenticated peer sends malformed frames on every
       }
     }
     const started = performance.now()
+    const cpuBefore = await Promise.all(targets.map(async t => await cpuSeconds(t.daemon.proc.pid as number)))
+    const ownCpuBefore = process.cpuUsage()
     await Promise.all(Array.from({ length: CONCURRENCY }, worker))
     const seconds = (performance.now() - started) / 1000
+    const cpuAfter = await Promise.all(targets.map(async t => await cpuSeconds(t.daemon.proc.pid as number)))
+    const ownCpu = process.cpuUsage(ownCpuBefore)
 
     const ran = Math.min(next, indices.length)
     for (const { daemon } of targets) assert.ok(alive(daemon), `${daemon.status.name} must still run`)
@@ -158,6 +162,7 @@ describe('protocol fuzzer: an authenticated peer sends malformed frames on every
 
     const summary = [...tally.entries()].sort().map(([k, n]) => `${k}=${n}`).join(' ')
     console.log(`# fuzz: ${ran} cases, ${streams} streams in ${seconds.toFixed(1)} s; ${summary}`)
+    console.log(`# fuzz CPU seconds: ${targets.map((t, i) => `${t.daemon.status.name} ${(cpuAfter[i] - cpuBefore[i]).toFixed(1)}`).join(', ')}, fuzzer ${((ownCpu.user + ownCpu.system) / 1e6).toFixed(1)}`)
     console.log(`# fuzz time per case: ${[...kindMs.entries()].map(([k, v]) => `${k} ${Math.round(v.ms / v.n)} ms`).join(', ')}`)
     console.log(`# fuzz memory (VmRSS KiB, before -> after): ${targets.map((t, i) => `${t.daemon.status.name} ${rssBefore[i]} -> ${rssAfter[i]}`).join(', ')}`)
   })

@@ -88,6 +88,14 @@ export async function rssKiB (pid: number): Promise<number> {
   return Number(m[1])
 }
 
+/** CPU time a process has used so far, in seconds (user + system, from /proc) */
+export async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name (which may contain spaces), 1-based from the state field: utime 12, stime 13
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
 /** Debug lines a daemon printed that mention `needle` */
 export function linesMentioning (d: RunningDaemon, needle: string): string[] {
   return d.output().split('\n').filter(l => l.includes(needle))

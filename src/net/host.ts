@@ -9,7 +9,8 @@ import { createLibp2p } from 'libp2p'
 import { certifiedNoise } from './certified-noise.js'
 import type { CertifiedNoiseInit } from './certified-noise.js'
 import type { Role } from '../identity/index.js'
-import type { ConnectionEncrypter, PrivateKey, Libp2p, Transport } from '@libp2p/interface'
+import type { PrivateKey, Libp2p } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
@@ -56,7 +57,7 @@ export interface OpenHostInit {
   /** Kademlia protocol ID (default KAD_PROTOCOL): a foreign stack may derive its own from its network */
   kadProtocol?: string
   /** Transports besides TCP, e.g. WebSockets for a foreign peer that only dials those */
-  transports?: Array<(components: any) => Transport>
+  transports?: Libp2pOptions['transports']
 }
 
 /**
@@ -69,16 +70,12 @@ export async function createOpenHost (init: OpenHostInit): Promise<Host> {
   return buildHost({ ...init, role: init.role ?? 'node' }, noise())
 }
 
-interface BuildInit {
-  privateKey: PrivateKey
-  role: Role
-  listen?: string[]
-  dialTimeoutMs?: number
-  kadProtocol?: string
-  transports?: Array<(components: any) => Transport>
-}
+type BuildInit = OpenHostInit & { role: Role }
 
-async function buildHost (init: BuildInit, encrypter: (components: any) => ConnectionEncrypter): Promise<Host> {
+type EncrypterFactory = NonNullable<Libp2pOptions['connectionEncrypters']>[number]
+
+/** The one place the stack is assembled, so the open test configuration cannot drift from production's */
+async function buildHost (init: BuildInit, encrypter: EncrypterFactory): Promise<Host> {
   return createLibp2p({
     privateKey: init.privateKey,
     start: false,
