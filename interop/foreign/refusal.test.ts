@@ -88,8 +88,10 @@ describe('a foreign libp2p implementation (smoldot) dialing our daemons', () => 
       const expected = attemptsAt.get(addr) ?? 0
       const refused = upgradeRefusals(d) - refusedBefore[i]
       assert.ok(refused >= expected - 1 && refused <= expected, `${d.status.name} refused ${refused} of ${expected} foreign connections`)
+      // Accepted handshakes: at most the member's own peers reconnecting (the coordinator dials nodes to place
+      // chunks), never one per foreign attempt.
       const after = sample(await scrape(d), 'collective_connection_attempts_total{direction="inbound"}')
-      assert.equal(after, accepted[i], `${d.status.name} accepted no new inbound connection`)
+      assert.ok(after - accepted[i] <= 2, `${d.status.name} accepted ${after - accepted[i]} new inbound connections`)
       const peers = await call(d.socket, 'peers')
       assert.deepEqual(peers.filter((p: any) => foreignPeers.includes(p.peerId)), [])
     }
