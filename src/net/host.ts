@@ -1,3 +1,4 @@
+import { noise } from '@chainsafe/libp2p-noise'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -9,6 +10,7 @@ import { certifiedNoise } from './certified-noise.js'
 import type { CertifiedNoiseInit } from './certified-noise.js'
 import type { Role } from '../identity/index.js'
 import type { PrivateKey, Libp2p } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
@@ -42,25 +44,57 @@ export interface HostInit extends Omit<CertifiedNoiseInit, 'localRole'> {
  */
 export async function createHost (init: HostInit): Promise<Host> {
   const { privateKey, role, listen, dialTimeoutMs, ...noiseInit } = init
+  return buildHost({ privateKey, role, listen, dialTimeoutMs }, certifiedNoise({ ...noiseInit, localRole: role }))
+}
+
+export interface OpenHostInit {
+  privateKey: PrivateKey
+  /** Decides kad-dht client mode as in production (default 'node') */
+  role?: Role
+  /** Multiaddrs to listen on (default: an ephemeral TCP port on 127.0.0.1) */
+  listen?: string[]
+  dialTimeoutMs?: number
+  /** Kademlia protocol ID (default KAD_PROTOCOL): a foreign stack may derive its own from its network */
+  kadProtocol?: string
+  /** Transports besides TCP, e.g. WebSockets for a foreign peer that only dials those */
+  transports?: Libp2pOptions['transports']
+}
+
+/**
+ * TEST ONLY. The production stack with plain Noise in place of the certificate layer: no prologue, no
+ * certificate exchange, so any libp2p peer is accepted. It exists to prove that everything else we run (muxer,
+ * identify, ping, kad-dht, gossipsub settings) is standard libp2p, which foreign implementations can speak. Never
+ * used by a daemon.
+ */
+export async function createOpenHost (init: OpenHostInit): Promise<Host> {
+  return buildHost({ ...init, role: init.role ?? 'node' }, noise())
+}
+
+type BuildInit = OpenHostInit & { role: Role }
+
+type EncrypterFactory = NonNullable<Libp2pOptions['connectionEncrypters']>[number]
+
+/** The one place the stack is assembled, so the open test configuration cannot drift from production's */
+async function buildHost (init: BuildInit, encrypter: EncrypterFactory): Promise<Host> {
   return createLibp2p({
-    privateKey,
+    privateKey: init.privateKey,
     start: false,
-    addresses: { listen: listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [certifiedNoise({ ...noiseInit, localRole: role })],
+    addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp(), ...(init.transports ?? [])],
+    connectionEncrypters: [encrypter],
     streamMuxers: [yamux()],
     connectionManager: {
-      dialTimeout: dialTimeoutMs ?? 10_000,
+      dialTimeout: init.dialTimeoutMs ?? 10_000,
       inboundUpgradeTimeout: 15_000
     },
     services: {
       identify: identify(),
       ping: ping(),
       dht: kadDHT({
-        protocol: KAD_PROTOCOL,
+        protocol: init.kadProtocol ?? KAD_PROTOCOL,
         // Members of a collective often live on private networks; their addresses are the ones that matter.
         peerInfoMapper: passthroughMapper,
-        clientMode: role === 'client'
+        clientMode: init.role === 'client'
       }),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
