@@ -2,6 +2,10 @@ import { CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS } from '../../src/chunks/protocol
 import { NodeReportResponse } from '../../src/gen/node.js'
 import { KAD_PROTOCOL } from '../../src/net/host.js'
 import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS } from '../../src/node-registry/protocol.js'
+import { SWIM_PROTOCOL, SWIM_PROTOCOL_LIMITS, SYNC_PROTOCOL, SYNC_PROTOCOL_LIMITS } from '../../src/membership/index.js'
+import { SwimResponse } from '../../src/gen/swim.js'
+import { SyncResponse } from '../../src/gen/sync.js'
+import { META_PROTOCOL, META_PROTOCOL_LIMITS } from '../../src/permissions/index.js'
 import type { FrameLimits } from './frames.js'
 
 /** A stream protocol of ours, as the fuzzer sees it: where it is served and how big its frames may be */
@@ -29,11 +33,15 @@ function firstFrame (bytes: Uint8Array): Uint8Array | undefined {
   return undefined
 }
 
-/**
- * Every /collective/ protocol our daemons serve; the fuzz test fails when a daemon advertises one missing here.
- * Protocols still to come are one entry each, e.g.
- *   { protocol: '/collective/swim/1.0.0', servedBy: ['coordinator', 'node'], ...SWIM_PROTOCOL_LIMITS, fields: [...] }
- */
+/** A response frame that carries a non-empty stable error name in `field` (our request/response protocols) */
+function refusedWith (decode: (frame: Uint8Array) => { error: string }): (response: Uint8Array) => boolean {
+  return (response) => {
+    const f = firstFrame(response)
+    return f != null && decode(f).error !== ''
+  }
+}
+
+/** Every /collective/ protocol our daemons serve; the fuzz test fails when a daemon advertises one missing here. */
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   {
     protocol: CHUNK_PROTOCOL,
@@ -64,5 +72,33 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     maxInboundStreams: 32,
     // Message: type, key, record, closerPeers, providerPeers, clusterLevelRaw
     fields: [{ field: 1, wireType: 0 }, { field: 2, wireType: 2 }, { field: 3, wireType: 2 }, { field: 8, wireType: 2 }, { field: 9, wireType: 2 }, { field: 10, wireType: 0 }]
+  },
+  {
+    protocol: SWIM_PROTOCOL,
+    servedBy: ['coordinator', 'node'],
+    maxMessageBytes: SWIM_PROTOCOL_LIMITS.maxMessageBytes,
+    maxInboundStreams: 32,
+    // SwimRequest: kind, target, timeout_ms, lamport, updates
+    fields: [{ field: 1, wireType: 0 }, { field: 2, wireType: 2 }, { field: 3, wireType: 0 }, { field: 4, wireType: 0 }, { field: 5, wireType: 2 }],
+    // The fuzzer is certified as a client, and clients take no part in membership: every answer is a refusal.
+    isRefusal: refusedWith(f => SwimResponse.decode(f))
+  },
+  {
+    protocol: SYNC_PROTOCOL,
+    servedBy: ['coordinator', 'node'],
+    maxMessageBytes: SYNC_PROTOCOL_LIMITS.maxMessageBytes,
+    maxInboundStreams: 4,
+    // SyncRequest: after, digest, last, records, lamport
+    fields: [{ field: 1, wireType: 2 }, { field: 2, wireType: 2 }, { field: 3, wireType: 0 }, { field: 4, wireType: 2 }, { field: 5, wireType: 0 }],
+    isRefusal: refusedWith(f => SyncResponse.decode(f))
+  },
+  {
+    // Metadata operations on DataStores: a certified client may ask, and is answered (or refused) by its rights.
+    protocol: META_PROTOCOL,
+    servedBy: ['coordinator'],
+    maxMessageBytes: META_PROTOCOL_LIMITS.maxMessageBytes,
+    maxInboundStreams: 32,
+    // MetaRequest: op, path, destination, parents, recursive, mode, after, limit, write_id, chunks, subject, rights
+    fields: [{ field: 1, wireType: 0 }, { field: 2, wireType: 2 }, { field: 3, wireType: 2 }, { field: 4, wireType: 0 }, { field: 5, wireType: 0 }, { field: 6, wireType: 0 }, { field: 7, wireType: 2 }, { field: 8, wireType: 0 }, { field: 12, wireType: 2 }, { field: 13, wireType: 2 }, { field: 18, wireType: 2 }, { field: 19, wireType: 2 }]
   }
 ]
