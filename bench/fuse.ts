@@ -1,14 +1,13 @@
 // The polyfill must run before libp2p is loaded.
 import '../src/polyfill.js'
 import { execFile } from 'node:child_process'
-import { rmSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs, promisify } from 'node:util'
-import { killAll, run, spawnTracked, waitForExit } from './lib/children.js'
+import { killAll, run, runBenchmark, spawnTracked, waitForExit } from './lib/children.js'
 import { BIN, Collective, cli } from './lib/collective.js'
 import { writeRandomFile, sha256File } from './lib/files.js'
 import { findMount } from '../src/fuse/mount.js'
@@ -198,26 +197,4 @@ async function main (argv: string[]): Promise<number> {
   return 0
 }
 
-// Any way out unmounts, ends the processes we started and removes the temporary directory.
-let exiting = false
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    if (exiting) return
-    exiting = true
-    log(`${signal}: cleaning up`)
-    void cleanup().finally(() => { process.exit(signal === 'SIGINT' ? 130 : 143) })
-  })
-}
-process.once('exit', () => {
-  killAll()
-  if (state.tmp != null) try { rmSync(state.tmp, { recursive: true, force: true }) } catch {}
-})
-
-main(process.argv.slice(2)).then(async code => {
-  await cleanup()
-  process.exitCode = code
-}, async err => {
-  log(`failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
-  await cleanup()
-  process.exitCode = 1
-})
+runBenchmark(async () => await main(process.argv.slice(2)), { cleanup, tmpDir: () => state.tmp, log })

@@ -1,12 +1,12 @@
 // The polyfill must run before libp2p is loaded (the baseline's provisioning pulls in @libp2p/crypto).
 import '../src/polyfill.js'
-import { openSync, closeSync, rmSync } from 'node:fs'
+import { openSync, closeSync } from 'node:fs'
 import { mkdtemp, rm, unlink } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { killAll } from './lib/children.js'
+import { killAll, runBenchmark } from './lib/children.js'
 import { Collective, cli, peakRssBytes } from './lib/collective.js'
 import { writeRandomFile, sha256File } from './lib/files.js'
 import { provisionBaseline, runBaseline } from './lib/baseline.js'
@@ -301,27 +301,4 @@ async function main (argv: string[]): Promise<number> {
   return 0
 }
 
-// Any way out ends the processes we started and removes the temporary directory.
-let exiting = false
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    if (exiting) return
-    exiting = true
-    log(`${signal}: cleaning up`)
-    void cleanup().finally(() => { process.exit(signal === 'SIGINT' ? 130 : 143) })
-  })
-}
-process.once('exit', () => {
-  // Synchronous last resort for paths that skipped cleanup (e.g. process.exit elsewhere).
-  killAll()
-  if (state.tmp != null) try { rmSync(state.tmp, { recursive: true, force: true }) } catch {}
-})
-
-main(process.argv.slice(2)).then(async code => {
-  await cleanup()
-  process.exitCode = code
-}, async err => {
-  log(`failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
-  await cleanup()
-  process.exitCode = 1
-})
+runBenchmark(async () => await main(process.argv.slice(2)), { cleanup, tmpDir: () => state.tmp, log })

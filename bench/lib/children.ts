@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import type { ChildProcess, SpawnOptions } from 'node:child_process'
 
@@ -69,4 +70,36 @@ export async function run (command: string, args: string[], opts: { timeoutMs: n
   } finally {
     clearTimeout(timer)
   }
+}
+
+/**
+ * Runs a benchmark's `main` so that any way out — its return, an error, a signal, process exit — ends the
+ * processes it started (`cleanup`, then `killAll` as the synchronous last resort) and removes its temporary
+ * directory. Sets the exit code from `main`'s result.
+ */
+export function runBenchmark (main: () => Promise<number>, options: { cleanup: () => Promise<void>, tmpDir: () => string | undefined, log: (line: string) => void }): void {
+  const { cleanup, tmpDir, log } = options
+  let exiting = false
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      if (exiting) return
+      exiting = true
+      log(`${signal}: cleaning up`)
+      void cleanup().finally(() => { process.exit(signal === 'SIGINT' ? 130 : 143) })
+    })
+  }
+  process.once('exit', () => {
+    // Synchronous last resort for paths that skipped cleanup (e.g. process.exit elsewhere).
+    killAll()
+    const tmp = tmpDir()
+    if (tmp != null) try { rmSync(tmp, { recursive: true, force: true }) } catch {}
+  })
+  main().then(async code => {
+    await cleanup()
+    process.exitCode = code
+  }, async err => {
+    log(`failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
+    await cleanup()
+    process.exitCode = 1
+  })
 }

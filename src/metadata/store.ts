@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { logger } from '@libp2p/logger'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openSqlite } from '../util/sqlite.js'
 import { CID } from 'multiformats/cid'
 import {
   AlreadyExistsError,
@@ -325,18 +324,7 @@ export class MetadataStore {
 
   start (): void {
     if (this.db != null) return
-    if (this.init.path !== ':memory:') mkdirSync(dirname(this.init.path), { recursive: true })
-    const db = new Database(this.init.path)
-    try {
-      db.pragma('journal_mode = WAL')
-      // NORMAL in WAL mode survives process crashes; only an OS crash can lose the last commits
-      db.pragma('synchronous = NORMAL')
-      db.pragma('foreign_keys = ON')
-      this.migrate(db)
-    } catch (err) {
-      db.close()
-      throw err
-    }
+    const db = openSqlite(this.init.path, db => { this.migrate(db) })
     this.db = db
     this.log('opened %s', this.init.path)
   }

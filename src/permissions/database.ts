@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openSqlite } from '../util/sqlite.js'
 import { NotStartedError, SchemaVersionError } from '../metadata/errors.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
@@ -71,27 +70,6 @@ CREATE INDEX perm_revocation_version ON perm_revocation (version);
 CREATE TABLE perm_schema (version INTEGER NOT NULL);
 INSERT INTO perm_schema (version) VALUES (1);
 `
-
-/**
- * Opens a SQLite file the way every store of ours does (WAL, foreign keys, parent directories created), runs
- * `prepare` (migrations) and closes it again if that fails. MetadataStore.start opens its file the same way and
- * can share this when it is next touched.
- */
-export function openSqlite (path: string, prepare: (db: Database.Database) => void): Database.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const db = new Database(path)
-  try {
-    db.pragma('journal_mode = WAL')
-    // NORMAL in WAL mode survives process crashes; only an OS crash can lose the last commits
-    db.pragma('synchronous = NORMAL')
-    db.pragma('foreign_keys = ON')
-    prepare(db)
-  } catch (err) {
-    db.close()
-    throw err
-  }
-  return db
-}
 
 /**
  * The SQLite database behind the DataStore registry, the invites and the revocations: one file, WAL, one writer
