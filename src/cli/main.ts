@@ -9,11 +9,13 @@ import { upCommand } from './commands/up.js'
 import { fileCommands } from './commands/files.js'
 import { dfCommand } from './commands/df.js'
 import { membersCommand, resolveCommand } from './commands/members.js'
+import { nodeCommands } from './commands/node.js'
+import { durabilityCommand } from './commands/durability.js'
 import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
-  ...fileCommands, dfCommand,
+  ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands,
   caInit, memberInit, certIssue, certShow
 ]
 
