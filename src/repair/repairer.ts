@@ -77,6 +77,8 @@ export interface RepairStatus {
   draining: DrainProgress[]
 }
 
+const MAX_BAD_REPLICAS = 4096
+
 const STATE_RANK: Record<string, number> = { alive: 0, suspect: 1, dead: 2 }
 
 /**
@@ -111,7 +113,8 @@ export class Repairer {
   private repairedBytes = 0
   private failedChunks = 0
   private last?: RepairStatus['last']
-  private startedAt = 0
+  /** `cid peerId` of corrupt copies that could not be deleted: never a target for that chunk */
+  private readonly badReplicas = new Set<string>()
 
   constructor (components: RepairerComponents, init: RepairerInit = {}) {
     this.components = components
@@ -127,7 +130,6 @@ export class Repairer {
   }
 
   async start (): Promise<void> {
-    this.startedAt = Date.now()
     this.controller = new AbortController()
     this.loop = this.run(this.controller.signal)
   }
@@ -232,7 +234,7 @@ export class Repairer {
       // A draining node is read last: it is about to go, and the others are as good.
       .sort((a, b) => Number(a.draining === true) - Number(b.draining === true) || STATE_RANK[a.state] - STATE_RANK[b.state])
     const candidates = nodes.filter(n => n.draining !== true)
-    const tried = new Set(chunk.locations)
+    const tried = new Set([...chunk.locations, ...nodes.filter(n => this.badReplicas.has(`${chunk.cid} ${n.peerId}`)).map(n => n.peerId)])
     const holders = sources.filter(n => n.draining !== true).map(n => n.domain ?? '')
     const cid = CID.parse(chunk.cid)
     let copies = chunk.copies
@@ -277,14 +279,27 @@ export class Repairer {
       } catch (err: any) {
         if (signal?.aborted === true) throw err
         errors.push(`${source.name}: ${String(err.name)}`)
-        if (err.name === 'ChunkVerificationError') {
-          // Same rule as reads: a replica that serves wrong bytes is forgotten, and repaired like a lost one.
-          this.log.error('replica of %s on %s is corrupt; dropping it', cid, source.name)
-          this.components.metadata.removeChunkLocation(cid.toString(), source.peerId)
-        }
+        if (err.name === 'ChunkVerificationError') await this.dropCorrupt(cid, source, signal)
       }
     }
     throw new NoReadableReplicaError(`no replica of chunk ${cid} could be read (${errors.length > 0 ? errors.join(', ') : 'none on a live node'})`)
+  }
+
+  /**
+   * Same rule as reads: a replica that serves wrong bytes is forgotten, and repaired like a lost one. It is deleted
+   * first where possible, because a node keeps a chunk it already has: a new copy sent there would change nothing.
+   * Where the delete fails, the node is not picked for that chunk again.
+   */
+  private async dropCorrupt (cid: CID, node: NodeRecord, signal?: AbortSignal): Promise<void> {
+    this.log.error('replica of %s on %s is corrupt; dropping it', cid, node.name)
+    try {
+      await this.components.chunks.delete(peerIdFromString(node.peerId), cid, { signal })
+    } catch (err: any) {
+      if (signal?.aborted === true) throw err
+      this.badReplicas.add(`${cid.toString()} ${node.peerId}`)
+      if (this.badReplicas.size > MAX_BAD_REPLICAS) this.badReplicas.delete(this.badReplicas.values().next().value as string)
+    }
+    this.components.metadata.removeChunkLocation(cid.toString(), node.peerId)
   }
 
   /**

@@ -32,6 +32,8 @@ export interface ScrubResult {
 
 export interface ScrubberStatus {
   passes: number
+  /** Corrupt chunks found since start */
+  corruptFound: number
   last?: ScrubResult & { endedAt: number }
   pendingReports: number
 }
@@ -52,6 +54,7 @@ export class Scrubber implements CorruptChunkSource {
   private controller?: AbortController
   private loop?: Promise<void>
   private passes = 0
+  private corruptFound = 0
   private last?: ScrubberStatus['last']
 
   constructor (components: ScrubberComponents, init: ScrubberInit = {}) {
@@ -73,7 +76,7 @@ export class Scrubber implements CorruptChunkSource {
   }
 
   get status (): ScrubberStatus {
-    return { passes: this.passes, last: this.last, pendingReports: this.corrupt.size }
+    return { passes: this.passes, corruptFound: this.corruptFound, last: this.last, pendingReports: this.corrupt.size }
   }
 
   pending (limit: number): string[] {
@@ -127,6 +130,7 @@ export class Scrubber implements CorruptChunkSource {
 
   private report (cid: string): void {
     this.log.error('chunk %s does not match its CID: deleted, the coordinator will be told', cid)
+    this.corruptFound++
     this.corrupt.delete(cid)
     this.corrupt.add(cid)
     if (this.corrupt.size > this.maxPending) this.corrupt.delete(this.corrupt.values().next().value as string)

@@ -6,6 +6,8 @@ export interface TokenBucketInit {
   /** Bytes that may pass at once after a quiet spell (default: one second's worth) */
   burstBytes?: number
   now?: () => number
+  /** How a take waits for the budget (default: a timer); tests record the waits instead */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
 }
 
 /**
@@ -17,6 +19,7 @@ export class TokenBucket {
   private readonly rate: number
   private readonly burst: number
   private readonly now: () => number
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
   private tokens: number
   private last: number
 
@@ -25,6 +28,7 @@ export class TokenBucket {
     this.rate = init.bytesPerSecond
     this.burst = init.burstBytes ?? init.bytesPerSecond
     this.now = init.now ?? Date.now
+    this.sleep = init.sleep ?? sleep
     this.tokens = this.burst
     this.last = this.now()
   }
@@ -38,7 +42,7 @@ export class TokenBucket {
     if (this.tokens >= 0) return
     const waitMs = Math.ceil(-this.tokens / this.rate * 1000)
     try {
-      await sleep(waitMs, signal)
+      await this.sleep(waitMs, signal)
     } catch (err) {
       this.tokens += bytes
       throw err
