@@ -23,11 +23,11 @@ import type { DurabilityGroup } from '../../src/repair/durability.js'
 // Liveness is slower than in other suites on purpose: on a loaded 2-core machine, 500 ms heartbeats are missed and
 // live nodes flap to dead, which would make repair (correctly) copy chunks that were never lost.
 const HEARTBEAT_MS = 1_500
-// The registry declares a node dead after 6 silent heartbeats (9 s), SWIM after a missed probe (2 s period) and its
-// suspicion timeout (10 s); the slower of the two does not delay repair, which follows the first to see it.
+// The registry declares a node dead after 6 silent heartbeats (9 s); SWIM, slowed down here for the same reason,
+// later. Repair follows whichever sees it first (a node's state is the worse of the two).
 // Repair is woken by the change and copies within its budget (50 MiB/s here; 24 MiB take half a second), and a
 // pass that missed something runs again every 2 s. The bound: detection plus 30 s of slack for this shared machine.
-const REPAIR_BOUND_MS = 2 * 2_000 + 10_000 + 30_000
+const REPAIR_BOUND_MS = 6 * HEARTBEAT_MS + 30_000
 const SCRUB_INTERVAL = '3s'
 const FILE_MB = 24
 const LARGE_MB = Number(process.env.COLLECTIVE_FAULT_WRITE_MB ?? 200)
@@ -106,7 +106,7 @@ describe('faults: repair after kill -9, scrubbing of corrupt chunks, drain', () 
     work = await cleanup.tempDir('collective-faults-work-')
     const fed = await TestFederation.create(cleanup)
     await fed.member('alice', 'home.collective.local')
-    const federation = { probeInterval: '2s', probeTimeout: '1500ms', suspicionTimeout: '10s', syncInterval: '3s', announceInterval: '1s' }
+    const federation = { probeInterval: '5s', probeTimeout: '4s', suspicionTimeout: '20s', syncInterval: '3s', announceInterval: '1s' }
     const coordinatorDir = await fed.component('alice', 'coordinator', 'coordinator', {
       heartbeatIntervalMs: HEARTBEAT_MS,
       federation,
