@@ -1,4 +1,4 @@
-import type { MetadataStore } from '../metadata/store.js'
+import type { DurabilitySummary, MetadataStore } from '../metadata/store.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 
 /** Copies of one part of the namespace on one node (contract of the `durability` control method) */
@@ -25,16 +25,9 @@ export interface DurabilityMember {
  * One DataStore's durability. DataStores do not exist yet: the one group is the namespace, or the PATH subtree
  * asked for, so that per-DataStore groups can take its place without changing the shape.
  */
-export interface DurabilityGroup {
+export interface DurabilityGroup extends Omit<DurabilitySummary, 'locations'> {
   path: string
   replication: number
-  chunks: number
-  bytes: number
-  atTarget: number
-  belowTarget: number
-  atOneCopy: number
-  /** No copy on a live node: unreadable until a dead node returns */
-  noCopy: number
   members: DurabilityMember[]
 }
 
