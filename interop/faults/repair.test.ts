@@ -271,6 +271,7 @@ describe('faults: repair after kill -9, scrubbing of corrupt chunks, drain', () 
       assert.equal(ls.code, 1, 'a failed write leaves nothing visible')
       return
     }
+    await waitFor(`${name} declared dead`, async () => (await call(coordinator.socket, 'federation.nodes')).find((n: any) => n.peerId === victim.peerId)?.state === 'dead', REPAIR_BOUND_MS, 100)
     const ms = await atTarget('every chunk of the large file at target on live nodes', killedAt, '/data/large.bin')
     console.log(`# every chunk of the ${LARGE_MB} MB file at its replication factor on live nodes ${ms} ms after kill -9`)
     assert.ok(ms <= REPAIR_BOUND_MS * 2, `took ${ms} ms; bound ${REPAIR_BOUND_MS * 2} ms`)
