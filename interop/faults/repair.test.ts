@@ -135,6 +135,7 @@ describe('faults: repair after kill -9, scrubbing of corrupt chunks, drain', () 
         })
       })
     }
+    // Repair's debug trace lands in the output that a timed-out wait prints.
     coordinator = await startDaemon(cleanup, coordinatorDir, [], { DEBUG: 'collective:repair*' }, 60_000)
     coordinatorAddr = `${coordinator.status.listen[0] as string}`
     if (!coordinatorAddr.includes('/p2p/')) coordinatorAddr += `/p2p/${coordinator.status.peerId as string}`
