@@ -11,11 +11,13 @@ import { dfCommand } from './commands/df.js'
 import { membersCommand, resolveCommand } from './commands/members.js'
 import { accessCommands } from './commands/access.js'
 import { mountCommand, unmountCommand } from './commands/mount.js'
+import { nodeCommands } from './commands/node.js'
+import { durabilityCommand } from './commands/durability.js'
 import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
-  ...fileCommands, dfCommand, ...accessCommands,
+  ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands, ...accessCommands,
   mountCommand, unmountCommand,
   caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke
 ]

@@ -48,6 +48,20 @@ const schema = z.strictObject({
     /** How often a coordinator announces its storage nodes to the federation */
     announceInterval: z.string().default('5s')
   }).default({ bootstrap: [], probeInterval: '1s', probeTimeout: '500ms', suspicionTimeout: '5s', syncInterval: '10s', announceInterval: '5s' }),
+  repair: z.strictObject({
+    /** coordinator: time between repair passes when nothing (a node's death, a drain, a corrupt report) wakes one earlier */
+    interval: z.string().default('30s'),
+    /** coordinator: no repair this long after start, while the nodes report in for the first time */
+    startDelay: z.string().default('30s'),
+    /** coordinator: bytes of new replicas written per second at most ("20MiB" means 20 MiB/s) */
+    bandwidth: z.union([z.string(), z.number()]).default('20MiB'),
+    /** coordinator: chunks copied at once */
+    concurrency: z.number().int().min(1).max(64).default(4),
+    /** node: time between two scrubber passes over every stored chunk */
+    scrubInterval: z.string().default('24h'),
+    /** node: bytes re-hashed per second at most by the scrubber */
+    scrubBandwidth: z.union([z.string(), z.number()]).default('50MiB')
+  }).default({ interval: '30s', startDelay: '30s', bandwidth: '20MiB', concurrency: 4, scrubInterval: '24h', scrubBandwidth: '50MiB' }),
   metrics: z.strictObject({
     listen: z.string().regex(/^[^:]+:\d+$/, 'host:port').default('127.0.0.1:0'),
     enabled: z.boolean().default(true)
@@ -65,11 +79,21 @@ export interface FederationConfig {
   announceIntervalMs: number
 }
 
-export interface DaemonConfig extends Omit<DaemonConfigFile, 'storage' | 'federation'> {
+export interface RepairConfig {
+  intervalMs: number
+  startDelayMs: number
+  bandwidthBytesPerSecond: number
+  concurrency: number
+  scrubIntervalMs: number
+  scrubBandwidthBytesPerSecond: number
+}
+
+export interface DaemonConfig extends Omit<DaemonConfigFile, 'storage' | 'federation' | 'repair'> {
   /** Absolute path of the file this came from; relative paths in it are resolved against its folder */
   path: string
   storage: { capacityBytes?: number, replication: number, gcGraceMs: number, gcIntervalMs: number }
   federation: FederationConfig
+  repair: RepairConfig
 }
 
 /** Loads and validates a daemon config; every problem is reported with the key it concerns */
@@ -114,12 +138,27 @@ export async function loadConfig (path: string): Promise<DaemonConfig> {
     syncIntervalMs: field('federation.syncInterval', () => parseDuration(f.syncInterval)),
     announceIntervalMs: field('federation.announceInterval', () => parseDuration(f.announceInterval))
   }
+  const r = c.repair
+  const rate = (key: string, value: string | number): number => field(key, () => {
+    const bytes = parseSize(value)
+    if (bytes <= 0) throw new Error('must be more than 0 bytes per second')
+    return bytes
+  })
+  const repair: RepairConfig = {
+    intervalMs: field('repair.interval', () => parseDuration(r.interval)),
+    startDelayMs: field('repair.startDelay', () => parseDuration(r.startDelay)),
+    bandwidthBytesPerSecond: rate('repair.bandwidth', r.bandwidth),
+    concurrency: r.concurrency,
+    scrubIntervalMs: field('repair.scrubInterval', () => parseDuration(r.scrubInterval)),
+    scrubBandwidthBytesPerSecond: rate('repair.scrubBandwidth', r.scrubBandwidth)
+  }
   if (federation.probeTimeoutMs >= federation.probeIntervalMs) {
     throw new ConfigError(`config ${path} is invalid:\n  federation.probeTimeout: must be shorter than federation.probeInterval`)
   }
   return {
     ...c,
     federation,
+    repair,
     path: resolve(path),
     identity: {
       key: resolve(base, c.identity.key),

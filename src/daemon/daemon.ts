@@ -6,6 +6,10 @@ import { createHost } from '../net/host.js'
 import { PeerIdentities } from '../net/peer-identities.js'
 import { NodeRegistry } from '../node-registry/registry.js'
 import { NodeReporter } from '../node-registry/reporter.js'
+import { DrainList } from '../node-registry/drains.js'
+import { Repairer } from '../repair/repairer.js'
+import { Scrubber } from '../repair/scrubber.js'
+import { registerRepairMethods } from '../repair/control.js'
 import { ChunkStore } from '../storage/chunk-store.js'
 import { ChunkServer } from '../chunks/server.js'
 import { ChunkClient } from '../chunks/client.js'
@@ -118,6 +122,8 @@ export class Daemon {
   datastores?: DataStoreDirectory
   /** What each storage node delivered lately, measured on real transfers; placement ranks nodes by it */
   readonly performance = new PeerPerformance()
+  repairer?: Repairer
+  scrubber?: Scrubber
   readonly startedAt = Date.now()
   readonly metrics: CollectiveMetrics = createMetrics({ collectDefault: true })
   metricsServer?: MetricsServer
@@ -253,6 +259,7 @@ export class Daemon {
         if (heartbeats > 0) this.metrics.nodeHeartbeats.inc(heartbeats)
         recordNodes(this.metrics, nodes)
         for (const change of changes) this.logNodeChange(change)
+        if (changes.length > 0) this.repairer?.wake()
       }
       if (this.reporter != null) this.logRegistration(this.reporter.status)
     } catch (err) {
@@ -347,10 +354,15 @@ export class Daemon {
       },
       onMemberChange: ({ member, previous }) => {
         this.recordMembers()
+        if (member.state !== previous) this.repairer?.wake()
         if (member.id === peer.identity.peerId || previous === member.state) return
         const fields: LogFields = { peer: member.meta.name ?? member.id, peerId: member.id, role: member.meta.role, incarnation: member.incarnation }
         if (previous == null) log.info('peer joined', { ...fields, state: member.state })
-        else if (member.state === 'alive') log.info('peer alive again', { ...fields, was: previous })
+        else if (member.state === 'alive') {
+          log.info('peer alive again', { ...fields, was: previous })
+          // It answers probes again: give it traffic at once instead of waiting out a breaker's cool-down.
+          this.chunks?.breakers.reset(member.id)
+        }
         else if (member.state === 'suspect') log.warn('peer suspect: not answering probes', fields)
         else if (member.state === 'dead') log.error('peer dead', fields)
         else log.info('peer left', fields)
@@ -430,8 +442,10 @@ export class Daemon {
 
   private async startCoordinator ({ host, identity, ...peer }: PeerParts): Promise<void> {
     const { storage } = this.config
-    const registry = this.registry = await this.startPart(new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger }, {
+    const drains = await this.startPart(new DrainList({ path: join(this.config.dataDir, 'drains.json') }))
+    const registry = this.registry = await this.startPart(new NodeRegistry({ host, identities: this.identities, identity, logger: this.logger, drains }, {
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      onCorruptChunks: (peerId, cids) => { this.onCorruptChunks(peerId, cids) },
       onRefused: ({ peerId, name, reason, message }) => { this.oplog.child('node-registry').warn('node refused', { node: name ?? peerId, reason, message }) }
     }))
     const federation = await this.startFederation({ host, identity, ...peer }, this.config.federation.bootstrap, () => registry.list())
@@ -439,9 +453,12 @@ export class Daemon {
     const chunks = this.chunks = this.resilient(client)
     const fileComponents: FileServiceComponents = {
       chunks,
-      // Other members' nodes are placement candidates too: replicas spread across households. A node whose
-      // breaker is open is only a last resort, like one that missed heartbeats.
-      nodes: () => federation.directory.nodes().map(n => n.state === 'alive' && chunks.isOpen(n.peerId) ? { ...n, state: 'suspect' } : n),
+      // Other members' nodes are placement candidates too: replicas spread across households. A draining node
+      // takes no new chunks, and a copy on it no longer counts toward a write's replicas; a node whose breaker is
+      // open is only a last resort, like one that missed heartbeats.
+      nodes: () => federation.directory.nodes()
+        .filter(n => n.draining !== true)
+        .map(n => n.state === 'alive' && chunks.isOpen(n.peerId) ? { ...n, state: 'suspect' } : n),
       logger: this.logger,
       onFailover: () => { this.metrics.failovers.inc() },
       onBadReplica: (cid, peerId) => {
@@ -462,7 +479,45 @@ export class Daemon {
       gcIntervalMs: storage.gcIntervalMs
     }))
     registerFileMethods(this.control as InstrumentedControlServer, { files: this.files, owner: `${identity.member}@${identity.domain}`, nodes: () => federation.directory.nodes() })
+    const repairLog = this.oplog.child('repair')
+    const { repair } = this.config
+    this.repairer = await this.startPart(new Repairer({
+      metadata: this.files.metadata,
+      chunks,
+      nodes: () => federation.directory.nodes(),
+      logger: this.logger,
+      onRepaired: ({ bytes }) => { this.metrics.repairChunks.inc(); this.metrics.repairBytes.inc(bytes) },
+      onRepairFailed: (cid, error) => {
+        this.metrics.repairFailures.inc()
+        repairLog.warn('chunk not repaired, will retry', { cid, error })
+      },
+      onDrained: () => { this.metrics.repairDrainedChunks.inc() }
+    }, {
+      replication: storage.replication,
+      intervalMs: repair.intervalMs,
+      startDelayMs: repair.startDelayMs,
+      bandwidthBytesPerSecond: repair.bandwidthBytesPerSecond,
+      concurrency: repair.concurrency
+    }))
+    registerRepairMethods(this.control as InstrumentedControlServer, { repairer: this.repairer, drains, registry, files: this.files, nodes: () => federation.directory.nodes() })
     await this.startAccess({ host, identity, ...peer }, this.files)
+  }
+
+  /** A node's scrubber deleted corrupt copies: forget them, so repair copies those chunks again */
+  private onCorruptChunks (peerId: string, cids: string[]): void {
+    const metadata = this.files?.metadata
+    if (metadata == null) return
+    let forgotten = 0
+    for (const cid of cids) {
+      try {
+        if (metadata.removeChunkLocation(cid, peerId)) forgotten++
+      } catch (err) {
+        this.log('ignoring corrupt-chunk report of %s from %s - %e', cid, peerId, err)
+      }
+    }
+    this.metrics.chunkVerificationFailures.inc(forgotten)
+    this.oplog.child('repair').warn('node reported corrupt chunks', { node: this.registry?.get(peerId)?.name ?? peerId, chunks: cids.length, ours: forgotten })
+    if (forgotten > 0) this.repairer?.wake()
   }
 
   /**
@@ -507,9 +562,20 @@ export class Daemon {
       },
       onError: (op, cid, error) => { this.oplog.error('chunk operation failed', { op, cid: cid.toString(), error }) }
     }))
+    const { repair } = this.config
+    const scrubber = this.scrubber = await this.startPart(new Scrubber({
+      store,
+      logger: this.logger,
+      onCorrupt: cid => {
+        m.scrubCorruptChunks.inc()
+        this.oplog.child('scrubber').error('corrupt chunk deleted, reporting it to the coordinator', { cid })
+      },
+      onPass: ({ bytes }) => { m.scrubbedBytes.inc(bytes) }
+    }, { intervalMs: repair.scrubIntervalMs, bandwidthBytesPerSecond: repair.scrubBandwidthBytesPerSecond }))
     this.reporter = await this.startPart(new NodeReporter({
       host,
       logger: this.logger,
+      corrupt: scrubber,
       capacity: async () => {
         const s = await store.stats()
         return { capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, chunkCount: s.chunkCount }
@@ -616,6 +682,8 @@ export class Daemon {
       nodes: this.registry?.list(),
       registration: this.reporter?.status,
       replication: this.files?.replication,
+      repair: this.repairer?.status(),
+      scrub: this.scrubber?.status,
       refusals: this.refusals,
       circuitBreakers: this.chunks?.breakers.snapshot(),
       metrics: this.metricsUrl()

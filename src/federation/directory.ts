@@ -60,16 +60,18 @@ export class FederationDirectory {
   }
 
   /**
-   * Storage nodes a write may place chunks on and a read may fetch from. A node's state is the worse of what its
-   * own coordinator says (heartbeats) and what SWIM says: either one seeing it gone is reason enough not to
-   * send it new chunks.
+   * Storage nodes a write may place chunks on and a read may fetch from. This member's own nodes are as its
+   * registry sees them: their heartbeats reach this coordinator directly, which is better evidence than SWIM's
+   * second-hand view (a busy node can be falsely suspected by others). Another member's node is in the worse of
+   * the states its coordinator announced and SWIM's: either one seeing it gone is reason enough not to send it
+   * new chunks.
    */
   nodes (): NodeRecord[] {
     const { localNodes, announcements, membership } = this.components
-    const all = [...(localNodes?.() ?? []), ...(announcements?.remoteNodes() ?? [])]
-    const seen = new Set<string>()
-    const out: NodeRecord[] = []
-    for (const n of all) {
+    const local = localNodes?.() ?? []
+    const seen = new Set(local.map(n => n.peerId))
+    const out: NodeRecord[] = [...local]
+    for (const n of announcements?.remoteNodes() ?? []) {
       if (seen.has(n.peerId)) continue
       seen.add(n.peerId)
       const swimState = toNodeState(membership.get(n.peerId)?.state)

@@ -132,6 +132,36 @@ export interface Usage {
   storedBytes: number
 }
 
+export interface UnderReplicatedChunk {
+  cid: string
+  size: number
+  /** Copies on the counted nodes */
+  copies: number
+  /** Every recorded location, counted or not (a dead node's copy stays recorded: it may come back) */
+  locations: string[]
+}
+
+export interface UnderReplicatedOptions {
+  /** Only chunks with at least one copy on one of these nodes: the ones a copy can be read from */
+  readableFrom?: string[]
+  /** Default: no limit */
+  limit?: number
+}
+
+export interface DurabilitySummary {
+  chunks: number
+  /** Bytes of distinct chunks, before replication */
+  bytes: number
+  atTarget: number
+  belowTarget: number
+  /** Below target with exactly one counted copy left: one failure from loss */
+  atOneCopy: number
+  /** No counted copy at all */
+  noCopy: number
+  /** Where the copies are: every recorded location, counted or not */
+  locations: Array<{ peerId: string, chunks: number, bytes: number }>
+}
+
 export interface MetadataStoreInit {
   /** SQLite database file; parent directories are created on start. `:memory:` keeps it in RAM (tests) */
   path: string
@@ -668,6 +698,69 @@ export class MetadataStore {
         FROM chunk c WHERE c.refcount > 0
       )`).get(target, JSON.stringify(livePeerIds)) as { chunks: number, under: number | null, one: number | null }
     return { chunks: row.chunks, underReplicated: row.under ?? 0, atMostOneCopy: row.one ?? 0 }
+  }
+
+  /**
+   * Referenced chunks with fewer than `target` copies on the counted nodes, fewest copies first (a chunk at one
+   * copy is one failure from loss), with where they are recorded: the repair work list, page by page.
+   */
+  underReplicatedChunks (countedPeerIds: string[], target: number, options: UnderReplicatedOptions = {}): UnderReplicatedChunk[] {
+    const rows = this.stmt<{ cid: string, size: number, copies: number }>(`
+      SELECT cid, size, copies FROM (
+        SELECT c.cid AS cid, c.size AS size,
+          (SELECT count(*) FROM chunk_location l WHERE l.cid = c.cid AND l.node_peer_id IN (SELECT value FROM json_each(@counted))) AS copies,
+          (SELECT count(*) FROM chunk_location l WHERE l.cid = c.cid AND l.node_peer_id IN (SELECT value FROM json_each(@readable))) AS readable
+        FROM chunk c WHERE c.refcount > 0
+      ) WHERE copies < @target AND (@any = 1 OR readable > 0)
+      ORDER BY copies, cid LIMIT @limit`).all({
+      counted: JSON.stringify(countedPeerIds),
+      readable: JSON.stringify(options.readableFrom ?? []),
+      any: options.readableFrom == null ? 1 : 0,
+      target,
+      limit: options.limit ?? -1
+    }) as Array<{ cid: string, size: number, copies: number }>
+    return rows.map(r => ({ ...r, locations: this.locationsOf(r.cid) }))
+  }
+
+  /** How many chunks are recorded on one node, referenced or not: what a drain still has to move */
+  chunkCountOnPeer (peerId: string): number {
+    return this.stmt<number>('SELECT count(*) FROM chunk_location WHERE node_peer_id = ?').pluck().get(peerId) as number
+  }
+
+  /**
+   * The durability of the files under `path` (a file is its own subtree): how many of their distinct chunks have
+   * `target` copies on the counted nodes, how many fewer, and on which nodes the copies lie. Scans the subtree's
+   * manifests: for reports, not for hot paths.
+   *
+   * @throws NotFoundError
+   */
+  durability (path: string, countedPeerIds: string[], target: number): DurabilitySummary {
+    const p = normalizePath(path)
+    if (this.row(p) == null) throw new NotFoundError(`no such file or directory: ${p}`)
+    const sub = `SELECT DISTINCT mc.cid AS cid FROM manifest_chunk mc JOIN entry e ON e.id = mc.entry_id WHERE ${SUBTREE}`
+    const params = { ...subtreeParams(p), counted: JSON.stringify(countedPeerIds), target }
+    const totals = this.stmt<Record<string, number | null>>(`
+      SELECT count(*) AS chunks, sum(size) AS bytes,
+        sum(copies >= @target) AS atTarget, sum(copies < @target) AS belowTarget,
+        sum(copies = 1 AND copies < @target) AS atOneCopy, sum(copies = 0) AS noCopy
+      FROM (
+        SELECT c.size AS size,
+          (SELECT count(*) FROM chunk_location l WHERE l.cid = s.cid AND l.node_peer_id IN (SELECT value FROM json_each(@counted))) AS copies
+        FROM (${sub}) s JOIN chunk c ON c.cid = s.cid
+      )`).get(params) as Record<string, number | null>
+    const locations = this.stmt<{ peerId: string, chunks: number, bytes: number }>(`
+      SELECT l.node_peer_id AS peerId, count(*) AS chunks, sum(c.size) AS bytes
+      FROM (${sub}) s JOIN chunk_location l ON l.cid = s.cid JOIN chunk c ON c.cid = s.cid
+      GROUP BY l.node_peer_id ORDER BY l.node_peer_id`).all(subtreeParams(p)) as Array<{ peerId: string, chunks: number, bytes: number }>
+    return {
+      chunks: totals.chunks ?? 0,
+      bytes: totals.bytes ?? 0,
+      atTarget: totals.atTarget ?? 0,
+      belowTarget: totals.belowTarget ?? 0,
+      atOneCopy: totals.atOneCopy ?? 0,
+      noCopy: totals.noCopy ?? 0,
+      locations
+    }
   }
 
   /** Totals for status and metrics; counts whole tables, so call it occasionally, not per request */

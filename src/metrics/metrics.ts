@@ -94,6 +94,14 @@ export interface CollectiveMetrics {
   storageChunks: Gauge
   underReplicatedChunks: Gauge
 
+  // repair
+  repairChunks: Counter
+  repairBytes: Counter
+  repairFailures: Counter
+  repairDrainedChunks: Counter
+  scrubbedBytes: Counter
+  scrubCorruptChunks: Counter
+
   // health
   clusterHealthScore: Gauge
   nodeHealthScore: Gauge<'node'>
@@ -164,6 +172,13 @@ export function createMetrics (init: MetricsInit = {}): CollectiveMetrics {
     storageUsedBytes: gauge('storage_used_bytes', 'Storage used by chunks on this process'),
     storageChunks: gauge('storage_chunks', 'Chunks stored on this process'),
     underReplicatedChunks: gauge('under_replicated_chunks', 'Chunks with fewer replicas than their DataStore replication factor'),
+
+    repairChunks: counter('repair_chunks_total', 'New replicas written by repair to bring chunks back to their replication factor'),
+    repairBytes: counter('repair_bytes_total', 'Bytes of new replicas written by repair'),
+    repairFailures: counter('repair_failures_total', 'Chunks a repair pass could not bring back to their replication factor (retried on the next pass)'),
+    repairDrainedChunks: counter('repair_drained_chunks_total', 'Copies deleted from draining nodes once the chunk had its replicas elsewhere'),
+    scrubbedBytes: counter('repair_scrubbed_bytes_total', 'Bytes of stored chunks re-hashed by the scrubber'),
+    scrubCorruptChunks: counter('repair_scrub_corrupt_chunks_total', 'Stored chunks the scrubber found not matching their CID (deleted and reported)'),
 
     clusterHealthScore: gauge('cluster_health_score', 'Overall health score 0-100 (healthy >= 70, degraded >= 30, unhealthy < 30)'),
     nodeHealthScore: gauge('node_health_score', 'Health score 0-100 of each storage node, by federated node name', ['node']),

@@ -10,7 +10,7 @@ export interface CircuitBreakersInit {
   failureThreshold?: number
   /** How long an open breaker refuses calls before one probe call is let through (default 10 s) */
   cooldownMs?: number
-  /** Longest cool-down after repeated failed probes; each failed probe doubles it (default 5 min) */
+  /** Longest cool-down after repeated failed probes; each failed probe doubles it (default 60 s) */
   maxCooldownMs?: number
   now?: () => number
   /** Told whenever a breaker changes state (metrics, operator logs) */
@@ -42,7 +42,7 @@ export class CircuitBreakers {
   constructor (init: CircuitBreakersInit = {}) {
     this.failureThreshold = init.failureThreshold ?? 5
     this.cooldownMs = init.cooldownMs ?? 10_000
-    this.maxCooldownMs = init.maxCooldownMs ?? 300_000
+    this.maxCooldownMs = init.maxCooldownMs ?? 60_000
     this.now = init.now ?? Date.now
     this.onStateChange = init.onStateChange
   }
@@ -69,6 +69,14 @@ export class CircuitBreakers {
   }
 
   success (peer: string): void {
+    const b = this.breakers.get(peer)
+    if (b == null) return
+    if (b.state !== 'closed') this.move(peer, b, 'closed')
+    this.breakers.delete(peer)
+  }
+
+  /** Forgets a peer's failures: other evidence (it is back in membership, it sent a heartbeat) says it is up */
+  reset (peer: string): void {
     const b = this.breakers.get(peer)
     if (b == null) return
     if (b.state !== 'closed') this.move(peer, b, 'closed')

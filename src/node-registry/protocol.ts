@@ -8,6 +8,9 @@ export const NODE_PROTOCOL_LIMITS: ProtocolLimits = {
   timeoutMs: 10_000
 }
 
+/** Corrupt chunk CIDs carried by one report (about 60 bytes each: well inside the frame limit); the rest wait */
+export const MAX_CORRUPT_PER_REPORT = 128
+
 export class NotANodeError extends Error {
   static name = 'NotANodeError'
   name = 'NotANodeError'

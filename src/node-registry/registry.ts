@@ -3,7 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { handleRequests } from '../net/rpc.js'
 import { NodeReport, NodeReportResponse } from '../gen/node.js'
-import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS, NotANodeError, ForeignNodeError } from './protocol.js'
+import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS, MAX_CORRUPT_PER_REPORT, NotANodeError, ForeignNodeError } from './protocol.js'
 import type { Host } from '../net/host.js'
 import type { PeerIdentities } from '../net/peer-identities.js'
 import type { VerifiedIdentity } from '../identity/index.js'
@@ -23,6 +23,8 @@ export interface NodeRecord {
   registeredAt: number
   lastSeen: number
   state: NodeState
+  /** An operator is draining it: no new chunks go to it, and repair moves its chunks elsewhere */
+  draining?: boolean
 }
 
 export interface NodeRegistryInit {
@@ -34,6 +36,8 @@ export interface NodeRegistryInit {
   deadAfterMs?: number
   /** Told about every refused report (a node of another member, a peer that is not a node) */
   onRefused?: (event: { peerId: string, name?: string, reason: string, message: string }) => void
+  /** Told about chunks a node's scrubber found corrupt (and deleted) since its last accepted report */
+  onCorruptChunks?: (peerId: string, cids: string[]) => void
 }
 
 export interface NodeRegistryComponents {
@@ -43,6 +47,8 @@ export interface NodeRegistryComponents {
   identity: VerifiedIdentity
   logger: ComponentLogger
   now?: () => number
+  /** Nodes being drained; shown as `draining` in the records */
+  drains?: { has: (peerId: string) => boolean }
 }
 
 /**
@@ -57,10 +63,12 @@ export class NodeRegistry {
   private readonly deadAfterMs: number
   private readonly log: Logger
   private readonly onRefused?: NodeRegistryInit['onRefused']
+  private readonly onCorruptChunks?: NodeRegistryInit['onCorruptChunks']
 
   constructor (components: NodeRegistryComponents, init: NodeRegistryInit = {}) {
     this.components = components
     this.onRefused = init.onRefused
+    this.onCorruptChunks = init.onCorruptChunks
     this.heartbeatIntervalMs = init.heartbeatIntervalMs ?? 5_000
     this.suspectAfterMs = init.suspectAfterMs ?? this.heartbeatIntervalMs * 3
     this.deadAfterMs = init.deadAfterMs ?? this.heartbeatIntervalMs * 6
@@ -113,6 +121,11 @@ export class NodeRegistry {
       registeredAt: previous?.registeredAt ?? now,
       lastSeen: now
     })
+    const corrupt = report.corruptCids.slice(0, MAX_CORRUPT_PER_REPORT)
+    if (corrupt.length > 0) {
+      this.log('node %s reports %d corrupt chunks', identity.name, corrupt.length)
+      this.onCorruptChunks?.(peerId, corrupt)
+    }
     return { accepted: true, error: '', message: '', heartbeatIntervalMs: this.heartbeatIntervalMs }
   }
 
@@ -125,12 +138,18 @@ export class NodeRegistry {
 
   list (): NodeRecord[] {
     return [...this.nodes.values()]
-      .map(n => ({ ...n, state: this.stateOf(n.lastSeen) }))
+      .map(n => this.record(n))
       .sort((a, b) => a.name.localeCompare(b.name))
   }
 
   get (peerId: string): NodeRecord | undefined {
     const n = this.nodes.get(peerId)
-    return n == null ? undefined : { ...n, state: this.stateOf(n.lastSeen) }
+    return n == null ? undefined : this.record(n)
+  }
+
+  private record (n: Omit<NodeRecord, 'state'>): NodeRecord {
+    const record: NodeRecord = { ...n, state: this.stateOf(n.lastSeen) }
+    if (this.components.drains?.has(n.peerId) === true) record.draining = true
+    return record
   }
 }

@@ -1,7 +1,7 @@
 import { request } from '../net/rpc.js'
 import { NodeReport, NodeReportResponse } from '../gen/node.js'
 import { backoffDelay, sleep } from '../util/backoff.js'
-import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS } from './protocol.js'
+import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS, MAX_CORRUPT_PER_REPORT } from './protocol.js'
 import type { Host } from '../net/host.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -28,10 +28,19 @@ export interface NodeReporterInit {
   heartbeatIntervalMs?: number
 }
 
+/** Chunks found corrupt (a node's scrubber) that the coordinator has not been told of yet */
+export interface CorruptChunkSource {
+  /** At most `limit` CIDs, oldest first */
+  pending: (limit: number) => string[]
+  /** The coordinator accepted a report carrying these */
+  acknowledge: (cids: string[]) => void
+}
+
 export interface NodeReporterComponents {
   host: Host
   logger: ComponentLogger
   capacity: () => Promise<CapacityReport>
+  corrupt?: CorruptChunkSource
 }
 
 /**
@@ -69,11 +78,13 @@ export class NodeReporter {
   /** Sends one report now; resolves once the coordinator answered */
   async report (signal?: AbortSignal): Promise<void> {
     const capacity = await this.components.capacity()
+    const corruptCids = this.components.corrupt?.pending(MAX_CORRUPT_PER_REPORT) ?? []
     const res = await request(this.components.host, this.init.coordinator, NODE_PROTOCOL, {
       capacityBytes: capacity.capacityBytes,
       usedBytes: capacity.usedBytes,
       chunkCount: capacity.chunkCount,
-      addrs: this.components.host.getMultiaddrs().map(a => a.bytes)
+      addrs: this.components.host.getMultiaddrs().map(a => a.bytes),
+      corruptCids
     }, NodeReport, NodeReportResponse, NODE_PROTOCOL_LIMITS, { signal })
     if (res.heartbeatIntervalMs > 0) this.intervalMs = res.heartbeatIntervalMs
     if (!res.accepted) {
@@ -81,6 +92,7 @@ export class NodeReporter {
       this.status = { state: 'refused', coordinator: this.status.coordinator, error: res.error, message: res.message }
       return
     }
+    if (corruptCids.length > 0) this.components.corrupt?.acknowledge(corruptCids)
     if (this.status.state !== 'registered') this.log('registered with coordinator %s', this.status.coordinator)
     this.status = { state: 'registered', coordinator: this.status.coordinator, lastReportAt: Date.now() }
   }
