@@ -307,7 +307,18 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
       const timeoutMs = Math.min(req.timeoutMs > 0 ? req.timeoutMs : this.probeTimeoutMs, this.probeIntervalMs)
       ack = req.target === this.id || await this.ping(req.target, timeoutMs, options)
     }
-    return { ack, lamport: this.lamport, updates: this.piggyback(), error: '', message: '' }
+    return { ack, lamport: this.lamport, updates: this.withNewsFor(from, this.piggyback()), error: '', message: '' }
+  }
+
+  /**
+   * A caller we hold for suspect or dead is evidently running: it is told what we believe at once, so that it
+   * refutes now instead of whenever the news happens to reach it (by then its dissemination may be spent, and a
+   * live member would stay dead everywhere until anti-entropy finds it).
+   */
+  private withNewsFor (caller: string, updates: MemberUpdate[]): MemberUpdate[] {
+    const held = this.table.get(caller)?.update
+    if (held == null || !['suspect', 'dead'].includes(stateOf(held.status))) return updates
+    return [held, ...updates.filter(u => u.id !== caller)].slice(0, this.maxPiggyback)
   }
 
   async handleSync (from: string, req: SyncRequest): Promise<SyncResponse> {

@@ -172,6 +172,24 @@ describe('Swim', () => {
     await c.stop()
   })
 
+  it('a live member wrongly held dead is told so by the first member it probes, long after the news stopped spreading, and refutes', async () => {
+    const c = await Cluster.of(3)
+    const [a, b, target] = c.members
+    await a.swim.handle(b.id, ping([{ ...recordOf(a, target), status: MemberStatus.DEAD, version: 99 }]))
+    assert.equal(a.swim.get(target.id)?.state, 'dead')
+    // Spend a's retransmissions of the news on b: piggybacking alone would no longer carry it to anyone.
+    for (let i = 0; i < 100; i++) await a.swim.handle(b.id, ping([]))
+    assert.ok(!(await a.swim.handle(b.id, ping([]))).updates.some(u => u.id === target.id), 'the news is spent')
+    // The target probes a: a's answer tells it what a believes, and it refutes at a higher incarnation.
+    const answer = await a.swim.handle(target.id, ping([]))
+    assert.ok(answer.updates.some(u => u.id === target.id && u.status === MemberStatus.DEAD), 'the answer carries its death')
+    await target.swim.handle(a.id, ping(answer.updates))
+    assert.equal(target.swim.get(target.id)?.incarnation, 1)
+    await a.swim.handle(target.id, ping([recordOf(target, target)]))
+    assert.equal(a.swim.get(target.id)?.state, 'alive')
+    await c.stop()
+  })
+
   it('pages a sync exchange larger than one digest page', async () => {
     const c = new Cluster()
     const make = (id: string): Swim => {
