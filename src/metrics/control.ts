@@ -30,9 +30,17 @@ export class InstrumentedControlServer extends ControlServer {
     this.observe = observe
   }
 
+  /** the handlers as registered, before instrumentation: a wrapper that re-registers one must not count twice */
+  private readonly raw = new Map<string, ControlHandler>()
+
   override register (method: string, handler: ControlHandler): void {
     if (!this.methods.includes(method)) this.methods.push(method)
+    this.raw.set(method, handler)
     super.register(method, instrumentHandler(method, handler, this.observe))
+  }
+
+  override handler (method: string): ControlHandler | undefined {
+    return this.raw.get(method)
   }
 }
 

@@ -1,5 +1,4 @@
 import { diskComponent } from './health.js'
-import { MEMBER_STATES } from './metrics.js'
 import type { CollectiveMetrics } from './metrics.js'
 import type { NodeRecord, NodeState } from '../node-registry/registry.js'
 
@@ -50,14 +49,13 @@ export function nodeHealthScore (node: Pick<NodeRecord, 'state' | 'usedBytes' | 
 }
 
 /**
- * Mirrors the registry into the gauges: registered nodes, members by state, per-node health and chunks. Not the
+ * Mirrors the registry into the gauges: registered nodes, per-node health and chunks (members by state come from
+ * SWIM, which sees the whole federation). Not the
  * storage_* gauges: those are what this process stores, 0 on a coordinator, so summing them over every daemon
  * counts each node once.
  */
 export function recordNodes (metrics: CollectiveMetrics, nodes: NodeRecord[]): void {
   metrics.registeredNodes.set(nodes.length)
-  // Until membership gossip exists, the members a coordinator knows are its member's storage nodes.
-  for (const state of MEMBER_STATES) metrics.members.set({ state }, nodes.filter(n => n.state === state).length)
   for (const n of nodes) {
     metrics.nodeHealthScore.set({ node: n.name }, nodeHealthScore(n))
     metrics.placementNodeChunks.set({ node: n.name }, n.chunkCount)

@@ -149,7 +149,10 @@ describe('observability: operator logs, status, metrics, Prometheus and health o
     assert.equal(s.health.score, 100)
     assert.equal(s.health.status, 'healthy')
     assert.deepEqual(s.health.components.map((c: any) => c.name).sort(), ['disk', 'node_availability', 'replication'])
-    assert.deepEqual(s.members, [{ member: 'alice', domain: 'home.collective.local', self: true }])
+    // Membership comes from SWIM: this member's coordinator and its two nodes, all alive.
+    const alice = s.members.find((m: any) => m.domain === 'home.collective.local')
+    assert.equal(alice.member, 'alice')
+    assert.deepEqual(alice.peers.map((p: any) => `${String(p.name)}:${String(p.state)}`).sort(), ['coordinator@home.collective.local:alive', 'node-01@home.collective.local:alive', 'node-02@home.collective.local:alive'])
     assert.equal(s.nodes.length, 2)
     assert.equal(s.storage.capacityBytes, 2 * 1024 ** 3)
     assert.equal(s.storage.liveNodes, 2)
@@ -194,7 +197,8 @@ describe('observability: operator logs, status, metrics, Prometheus and health o
     }
     const c = await scrape(coordinator)
     assert.equal(sample(c, 'collective_registered_nodes'), 2)
-    assert.equal(sample(c, 'collective_members{state="alive"}'), 2)
+    // SWIM's view: the coordinator itself and its two nodes
+    assert.equal(sample(c, 'collective_members{state="alive"}'), 3)
     assert.equal(sample(c, 'collective_node_health_score{node="node-01@home.collective.local"}'), 100)
     assert.ok((sample(c, 'collective_node_heartbeats_total') ?? 0) > 2, 'heartbeats are counted')
     assert.ok((sample(c, 'collective_control_requests_total{method="status",result="ok"}') ?? 0) > 0, 'control requests are counted')
@@ -280,7 +284,8 @@ describe('observability: operator logs, status, metrics, Prometheus and health o
     const c = await scrape(coordinator)
     assert.equal(sample(c, 'collective_placement_failures_total{reason="insufficient_nodes"}'), 1)
     assert.equal(sample(c, 'collective_control_requests_total{method="fs.put",result="error"}'), 1)
-    assert.equal(sample(c, 'collective_members{state="dead"}'), 2)
+    // Both nodes stopped cleanly: they left the membership (neither alive nor dead), only the coordinator is alive.
+    assert.equal(sample(c, 'collective_members{state="alive"}'), 1)
     assert.equal(sample(c, 'collective_node_health_score{node="node-01@home.collective.local"}'), 0)
 
     await Promise.all([0, 1].map(startNode))
