@@ -14,13 +14,14 @@ import { MemberFederation } from '../../test/helpers/members.js'
  * else is discovered through SWIM and gossip.
  */
 
-const PROBE_INTERVAL_MS = 500
+const PROBE_INTERVAL_MS = 1_000
+const PROBE_TIMEOUT_MS = 600
 const SUSPICION_TIMEOUT_MS = 3_000
 const SYNC_INTERVAL_MS = 2_000
 // The issue's bound: declared dead everywhere within the suspicion timeout plus two probe periods of the first
 // suspicion. Detection itself waits for a probe of the dead peer: with 8 others probing round-robin, one of them
 // reaches it within about one period, but on this shared 2-core machine allow a few more.
-const DETECTION_BOUND_MS = SUSPICION_TIMEOUT_MS + 2 * PROBE_INTERVAL_MS + 10 * PROBE_INTERVAL_MS
+const DETECTION_BOUND_MS = SUSPICION_TIMEOUT_MS + 2 * PROBE_INTERVAL_MS + 5 * PROBE_INTERVAL_MS
 
 const cleanup = new Cleanup()
 let fed: MemberFederation
@@ -39,7 +40,7 @@ describe('federation: three members, SWIM membership, gossip and cross-member re
     work = await cleanup.tempDir('collective-fed-work-')
     fed = await MemberFederation.create(cleanup, {
       nodes: 2,
-      federation: { probeInterval: `${PROBE_INTERVAL_MS}ms`, probeTimeout: `${PROBE_INTERVAL_MS / 2}ms`, suspicionTimeout: `${SUSPICION_TIMEOUT_MS}ms`, syncInterval: `${SYNC_INTERVAL_MS}ms`, announceInterval: '1s' }
+      federation: { probeInterval: `${PROBE_INTERVAL_MS}ms`, probeTimeout: `${PROBE_TIMEOUT_MS}ms`, suspicionTimeout: `${SUSPICION_TIMEOUT_MS}ms`, syncInterval: `${SYNC_INTERVAL_MS}ms`, announceInterval: '1s' }
     })
     await fed.startAll()
   })
@@ -56,10 +57,13 @@ describe('federation: three members, SWIM membership, gossip and cross-member re
     assert.equal(r.code, 0, r.stderr)
     for (const n of allNames()) assert.ok(r.stdout.includes(n), `members lists ${n}:\n${r.stdout}`)
     // Membership shows in the metrics: members by state, probes answered, anti-entropy exchanges.
-    const metrics = await (await fetch(String((await call(fed.socket('coordinator.bob'), 'status')).metrics))).text()
-    assert.match(metrics, /collective_members\{state="alive"\} 9/)
-    assert.match(metrics, /collective_probe_duration_seconds_count\{kind="direct"\} [1-9]/)
-    await waitFor('an anti-entropy exchange', async () => /collective_anti_entropy_runs_total\{result="ok"\} [1-9]/.test(await (await fetch(String((await call(fed.socket('coordinator.bob'), 'status')).metrics))).text()), 20_000)
+    const url = String((await call(fed.socket('coordinator.bob'), 'status')).metrics)
+    await waitFor('the metrics to count nine live members, answered probes and an anti-entropy exchange', async () => {
+      const metrics = await (await fetch(url)).text()
+      return /collective_members\{state="alive"\} 9\n/.test(metrics) &&
+        /collective_probe_duration_seconds_count\{kind="direct"\} [1-9]/.test(metrics) &&
+        /collective_anti_entropy_runs_total\{result="ok"\} [1-9]/.test(metrics)
+    }, 20_000)
   })
 
   it('resolve maps a federated name to its peer ID and addresses, and a peer ID back to its name', async () => {
@@ -100,9 +104,10 @@ describe('federation: three members, SWIM membership, gossip and cross-member re
       const r = await cli([...args, '--home', home])
       assert.equal(r.code, 0, r.stderr)
     }
-    const file = join(work, 'mixed.bin')
-    await writeFile(file, randomBytes(6 * 1024 * 1024 + 5))
     for (const remote of ['/vault/mixed.bin', '/films/mixed.bin']) {
+      // Different bytes for each: the same chunks would be deduplicated, keeping the first file's placement.
+      const file = join(work, remote.replace(/\//g, '_'))
+      await writeFile(file, randomBytes(6 * 1024 * 1024 + 5))
       const r = await cli(['put', file, remote, '--home', home], { timeoutMs: 120_000 })
       assert.equal(r.code, 0, r.stderr)
     }

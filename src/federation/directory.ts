@@ -144,9 +144,10 @@ export class FederationDirectory {
     if (id === identity.peerId) {
       return { ...result, addrs: host.getMultiaddrs().map(a => a.decapsulateCode(421).toString()), source: 'connection' }
     }
-    const connected = host.getConnections(peerId).map(c => c.remoteAddr.toString())
-    if (connected.length > 0) return { ...result, addrs: connected, source: 'connection' }
+    // Listen addresses first: a connection the peer dialled shows only its ephemeral source port.
     if (record != null && record.addrs.length > 0) return { ...result, addrs: record.addrs, source: 'membership' }
+    const connected = host.getConnections(peerId).filter(c => c.direction === 'outbound').map(c => c.remoteAddr.toString())
+    if (connected.length > 0) return { ...result, addrs: connected, source: 'connection' }
     try {
       const info = await host.peerRouting.findPeer(peerId, options)
       return { ...result, addrs: info.multiaddrs.map(String), source: 'dht' }

@@ -85,7 +85,11 @@ async function buildHost (init: BuildInit, encrypter: EncrypterFactory): Promise
     streamMuxers: [yamux()],
     connectionManager: {
       dialTimeout: init.dialTimeoutMs ?? 10_000,
-      inboundUpgradeTimeout: 15_000
+      inboundUpgradeTimeout: 15_000,
+      // libp2p's default (5 new inbound connections per second per IP) throttles a household whose peers share one
+      // address, and SWIM's first probes open a burst of connections at once; refused peers fail the handshake
+      // anyway, so this only needs to stop a flood.
+      inboundConnectionThreshold: 50
     },
     services: {
       identify: identify(),

@@ -130,7 +130,12 @@ export class MemberFederation {
   /** Waits until every listed daemon's membership satisfies `check`; resolves with the time it took */
   async converge (what: string, check: (view: Map<string, any>) => boolean, timeoutMs: number, keys = this.memberList.map(m => `coordinator.${m.name}`)): Promise<number> {
     const startedAt = Date.now()
-    await Promise.all(keys.map(async k => await waitFor(`${k} to see ${what}`, async () => check(await this.members(k)), timeoutMs, 100)))
+    await Promise.all(keys.map(async k => await waitFor(`${k} to see ${what}`, async () => {
+      const view = await this.members(k)
+      if (check(view)) return true
+      // Thrown, so that a timeout reports what the daemon saw last
+      throw new Error(`${k} sees ${[...view.entries()].map(([name, p]) => `${name}=${String(p.state)}`).join(' ')}`)
+    }, timeoutMs, 100)))
     return Date.now() - startedAt
   }
 }
