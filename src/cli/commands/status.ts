@@ -124,7 +124,7 @@ export function renderStatus (s: any): string {
     out(`Members (${s.members.length})`)
     for (const m of s.members) {
       const peers: any[] = Array.isArray(m.peers) ? m.peers : []
-      const counts = ['alive', 'suspect', 'dead'].map(state => [state, peers.filter(p => p.state === state).length] as const).filter(([, n]) => n > 0)
+      const counts = ['alive', 'suspect', 'dead', 'left'].map(state => [state, peers.filter(p => p.state === state).length] as const).filter(([, n]) => n > 0)
       const self = m.domain === s.domain ? '  (this member)' : ''
       out(`  ${m.member as string}@${m.domain as string}  ${counts.map(([state, n]) => `${n} ${state}`).join(', ') || 'no peers known'}${self}`)
     }
