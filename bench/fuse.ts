@@ -12,6 +12,7 @@ import { BIN, Collective, cli } from './lib/collective.js'
 import { writeRandomFile, sha256File } from './lib/files.js'
 import { findMount } from '../src/fuse/mount.js'
 import type { ChildProcess } from 'node:child_process'
+import { log, positive, round, UsageError } from './lib/args.js'
 
 const USAGE = `Usage: npm run bench:fuse [-- OPTIONS]
 
@@ -33,24 +34,6 @@ const NODES = 3
 const SMALL_FILE_BYTES = 4096
 
 const exec = promisify(execFile)
-const startedAt = performance.now()
-function log (line: string): void {
-  process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${line}\n`)
-}
-
-class UsageError extends Error {
-  static name = 'UsageError'
-  name = 'UsageError'
-}
-
-const round = (n: number, digits: number): number => Number(n.toFixed(digits))
-
-function positive (name: string, value: string | undefined, fallback: number): number {
-  if (value == null) return fallback
-  const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} wants a positive number, not "${value}"`)
-  return n
-}
 
 /** What has to be undone on every way out */
 const state: { tmp?: string, collective?: Collective, mount?: { proc: ChildProcess, dir: string } } = {}

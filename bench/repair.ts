@@ -8,6 +8,7 @@ import { call } from '../src/control/client.js'
 import { Cleanup, TestFederation, cli, startDaemon, waitFor } from '../test/helpers/daemons.js'
 import { writeRandomFile } from './lib/files.js'
 import type { RunningDaemon } from '../test/helpers/daemons.js'
+import { log, positive, round, UsageError } from './lib/args.js'
 
 const USAGE = `Usage: npm run bench:repair [-- OPTIONS]
 
@@ -38,24 +39,6 @@ const HEARTBEAT_MS = 1_500
 // others. On a loaded shared machine SWIM declared live nodes dead, which would time phantom repairs.
 const FEDERATION = { probeInterval: '2s', probeTimeout: '1500ms', suspicionTimeout: '10m', syncInterval: '3s', announceInterval: '1s' }
 
-const startedAt = performance.now()
-function log (line: string): void {
-  process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${line}\n`)
-}
-
-class UsageError extends Error {
-  static name = 'UsageError'
-  name = 'UsageError'
-}
-
-const round = (n: number, digits: number): number => Number(n.toFixed(digits))
-
-function positive (name: string, value: string | undefined, fallback: number): number {
-  if (value == null) return fallback
-  const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} wants a positive number, not "${value}"`)
-  return n
-}
 
 /** Sizes of the mixed workload adding up to `total` bytes: a third in 200 KB files, a third in 8 MB, the rest large */
 function workload (total: number): number[] {

@@ -4,13 +4,13 @@ import { openSync, closeSync } from 'node:fs'
 import { mkdtemp, rm, unlink } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { killAll, runBenchmark } from './lib/children.js'
 import { Collective, cli, peakRssBytes } from './lib/collective.js'
 import { writeRandomFile, sha256File } from './lib/files.js'
 import { provisionBaseline, runBaseline } from './lib/baseline.js'
 import { cpuSeconds, groupCpuSeconds, reapedChildrenCpuSeconds } from './lib/cpu.js'
+import { log, positive, round, UsageError } from './lib/args.js'
 
 const USAGE = `Usage: npm run bench:transfer [-- OPTIONS]
 
@@ -36,24 +36,6 @@ Exit status: 0 when everything was measured, whether or not the targets were met
 const TARGETS = { readRatio: 0.9, writeRatio: 0.5, rssGrowthMb: 30 }
 const NODES = 3
 
-const startedAt = performance.now()
-function log (line: string): void {
-  process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${line}\n`)
-}
-
-function positiveMb (name: string, value: string | undefined, fallback: number): number {
-  if (value == null) return fallback
-  const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} wants a positive number of MB, not "${value}"`)
-  return n
-}
-
-class UsageError extends Error {
-  static name = 'UsageError'
-  name = 'UsageError'
-}
-
-const round = (n: number, digits: number): number => Number(n.toFixed(digits))
 const mb = (bytes: number): number => round(bytes / 1e6, 1)
 
 interface Options { sizeMb: number, smallMb: number, largeMb: number, skipLarge: boolean, readTo: 'file' | 'null' }
@@ -76,9 +58,9 @@ function parseOptions (argv: string[]): Options | undefined {
   const readTo = values['read-to'] ?? 'file'
   if (readTo !== 'file' && readTo !== 'null') throw new UsageError(`--read-to wants "file" or "null", not "${readTo}"`)
   return {
-    sizeMb: positiveMb('size', values.size, 500),
-    smallMb: positiveMb('small-mb', values['small-mb'], 50),
-    largeMb: positiveMb('large-mb', values['large-mb'], 2000),
+    sizeMb: positive('size', values.size, 500),
+    smallMb: positive('small-mb', values['small-mb'], 50),
+    largeMb: positive('large-mb', values['large-mb'], 2000),
     skipLarge: values['skip-large'] === true,
     readTo
   }
