@@ -93,7 +93,8 @@ async function buildHost (init: BuildInit, encrypter: EncrypterFactory): Promise
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      // kad-dht checks its routing table with this service too; one stream per peer would make them queue.
+      ping: ping({ maxOutboundStreams: 4 }),
       dht: kadDHT({
         protocol: init.kadProtocol ?? KAD_PROTOCOL,
         // Members of a collective often live on private networks; their addresses are the ones that matter.
