@@ -6,7 +6,7 @@ import type { CoordinatorTopicComponents } from '../federation/coordinator-topic
 import type { DataStore, DataStoreRegistry, Strategy } from '../permissions/index.js'
 import type { VerifiedIdentity } from '../identity/index.js'
 
-/** Spec: protocols/announce.md */
+/** Spec: protocols/datastores.md (envelope: announce.md) */
 export const DATASTORES_TOPIC = '/collective/datastores/1'
 const MAX_ANNOUNCED_DATASTORES = 1024
 

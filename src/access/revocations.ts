@@ -5,7 +5,7 @@ import type { Host } from '../net/host.js'
 import type { PeerIdentities } from '../net/peer-identities.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
-/** Spec: protocols/revocation.md */
+/** Spec: protocols/revocations.md */
 export const REVOCATIONS_TOPIC = '/collective/revocations/1'
 
 export interface RevocationGossipInit {

@@ -8,7 +8,7 @@ import type { CoordinatorTopicComponents } from './coordinator-topic.js'
 import type { VerifiedIdentity } from '../identity/index.js'
 import type { NodeRecord, NodeState } from '../node-registry/registry.js'
 
-/** Spec: protocols/announce.md */
+/** Spec: protocols/nodes.md (envelope: announce.md) */
 export const NODES_TOPIC = '/collective/nodes/1'
 
 export const NODE_LIST_LIMITS = {
