@@ -13,6 +13,7 @@ import {
   RemoteChunkError
 } from './protocol.js'
 import { ChunkSession, ChunkStreamClosedError } from './session.js'
+import type { ChunkOperation } from './protocol.js'
 import type { ChunkResponse } from '../gen/chunk.js'
 import type { AbortOptions, ComponentLogger, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -32,9 +33,22 @@ export interface ChunkClientInit {
   idleMs?: number
 }
 
+/**
+ * Supplies the capability for a request that was not given one: a coordinator signs its own (selfIssued in
+ * src/permissions/capability.ts); a client daemon has no source and passes the tokens the owning coordinator
+ * handed out with each call.
+ */
+export type CapabilitySource = (op: ChunkOperation, cid: CID) => Promise<Uint8Array>
+
 export interface ChunkClientComponents {
   host: Libp2p
   logger: ComponentLogger
+  capabilities?: CapabilitySource
+}
+
+export interface ChunkRequestOptions extends AbortOptions {
+  /** The capability to present (capability.proto); default: one from the client's CapabilitySource */
+  capability?: Uint8Array
 }
 
 /** A storage node: its peer ID (addresses from the peer store) or addresses ending in /p2p/<peer id> */
@@ -55,6 +69,8 @@ function peerKey (peer: ChunkPeer): string {
   }
   return addrs.map(String).join(' ')
 }
+
+const WIRE_OPS: Record<ChunkOperation, ChunkOp> = { put: ChunkOp.PUT, get: ChunkOp.GET, has: ChunkOp.HAS, delete: ChunkOp.DELETE }
 
 /** sha2-256 on the libuv thread pool: a reader verifying chunks keeps the event loop free for the transfers */
 async function sha256 (bytes: Uint8Array): Promise<Uint8Array> {
@@ -194,8 +210,8 @@ export class ChunkClient {
    *
    * @throws ChunkRejectedError, NodeFullError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
    */
-  async put (peer: ChunkPeer, cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
-    const res = await this.exchange(peer, ChunkOp.PUT, cid, bytes, options)
+  async put (peer: ChunkPeer, cid: CID, bytes: Uint8Array, options: ChunkRequestOptions = {}): Promise<void> {
+    const res = await this.exchange(peer, 'put', cid, bytes, options)
     this.assertOk(res, 'put', cid)
   }
 
@@ -204,10 +220,10 @@ export class ChunkClient {
    *
    * @throws ChunkNotFoundError, ChunkVerificationError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
    */
-  async get (peer: ChunkPeer, cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
+  async get (peer: ChunkPeer, cid: CID, options: ChunkRequestOptions = {}): Promise<Uint8Array> {
     // fail before the network on a CID no bytes could be verified against
     assertChunkCid(cid)
-    const res = await this.exchange(peer, ChunkOp.GET, cid, undefined, options)
+    const res = await this.exchange(peer, 'get', cid, undefined, options)
     this.assertOk(res, 'get', cid)
     const data = res.data
     if (!equalBytes(await sha256(data), cid.multihash.digest)) {
@@ -222,8 +238,8 @@ export class ChunkClient {
    *
    * @throws ChunkRejectedError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
    */
-  async has (peer: ChunkPeer, cid: CID, options: AbortOptions = {}): Promise<ChunkPresence> {
-    const res = await this.exchange(peer, ChunkOp.HAS, cid, undefined, options)
+  async has (peer: ChunkPeer, cid: CID, options: ChunkRequestOptions = {}): Promise<ChunkPresence> {
+    const res = await this.exchange(peer, 'has', cid, undefined, options)
     if (res.status === ChunkStatus.NOT_FOUND) return { present: false, size: 0 }
     this.assertOk(res, 'has', cid)
     return { present: true, size: res.size }
@@ -234,8 +250,8 @@ export class ChunkClient {
    *
    * @throws ChunkRejectedError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
    */
-  async delete (peer: ChunkPeer, cid: CID, options: AbortOptions = {}): Promise<void> {
-    const res = await this.exchange(peer, ChunkOp.DELETE, cid, undefined, options)
+  async delete (peer: ChunkPeer, cid: CID, options: ChunkRequestOptions = {}): Promise<void> {
+    const res = await this.exchange(peer, 'delete', cid, undefined, options)
     this.assertOk(res, 'delete', cid)
   }
 
@@ -263,13 +279,14 @@ export class ChunkClient {
   }
 
   /** One request on one of the peer's long-lived streams, within a per-peer slot and the request timeout */
-  private async exchange (peer: ChunkPeer, op: ChunkOp, cid: CID, data: Uint8Array | undefined, options: AbortOptions): Promise<ChunkResponse> {
+  private async exchange (peer: ChunkPeer, op: ChunkOperation, cid: CID, data: Uint8Array | undefined, options: ChunkRequestOptions): Promise<ChunkResponse> {
     const key = peerKey(peer)
+    const capability = options.capability ?? await this.components.capabilities?.(op, cid)
     // one signal per request, so waiting in line never piles listeners onto the client's long-lived one
     const signal = AbortSignal.any(options.signal != null ? [options.signal, this.controller.signal] : [this.controller.signal])
     const release = await this.slots.acquire(key, signal)
     try {
-      const req = { op, cid: cid.bytes as Uint8Array<ArrayBuffer> }
+      const req = { op: WIRE_OPS[op], cid: cid.bytes as Uint8Array<ArrayBuffer>, capability: capability as Uint8Array<ArrayBuffer> | undefined }
       try {
         return await this.sessionFor(peer, key).request(req, data, signal)
       } catch (err: any) {

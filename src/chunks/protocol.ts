@@ -83,15 +83,15 @@ export type ChunkOperation = 'put' | 'get' | 'has' | 'delete'
 export type ChunkResult = 'ok' | 'not_found' | 'invalid' | 'full' | 'denied' | 'error'
 
 /**
- * Which roles may ask a node for what. Every role may read; writes come from clients (the data path),
- * coordinators (placement and garbage collection) and nodes (copying chunks during repair). Signed capabilities
- * will narrow this per chunk later; the role rule is the floor they build on.
+ * Which roles may ask a node for what: coordinators (placement, repair, garbage collection) and clients (the data
+ * path of a client daemon). Nodes never talk to each other's chunk servers. On top of the role, every request
+ * needs a capability for its chunk (ChunkServer.authorize).
  */
 export const CHUNK_ROLE_POLICY: Readonly<Record<ChunkOperation, readonly Role[]>> = {
-  get: ['coordinator', 'client', 'node'],
-  has: ['coordinator', 'client', 'node'],
-  put: ['coordinator', 'client', 'node'],
-  delete: ['coordinator', 'client', 'node']
+  get: ['coordinator', 'client'],
+  has: ['coordinator', 'client'],
+  put: ['coordinator', 'client'],
+  delete: ['coordinator', 'client']
 }
 
 // Raised by the node's authorization check; they travel to the caller as the reason of a DENIED response.

@@ -3,8 +3,9 @@ import { CID } from 'multiformats/cid'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ChunkOp, ChunkRequest, ChunkResponse, ChunkStatus } from '../gen/chunk.js'
 import { RequestTimeoutError } from '../net/errors.js'
+import { verifyCapability } from '../permissions/capability.js'
 import { assertChunkCid } from '../storage/chunking.js'
-import { StorageError } from '../storage/errors.js'
+import { ChunkNotFoundError, StorageError } from '../storage/errors.js'
 import { Semaphore } from '../util/semaphore.js'
 import {
   CHUNK_FRAME_BUFFER_BYTES,
@@ -19,6 +20,8 @@ import {
 import type { ChunkOperation, ChunkResult } from './protocol.js'
 import type { Role, VerifiedIdentity } from '../identity/index.js'
 import type { PeerIdentities } from '../net/peer-identities.js'
+import type { VerifiedCapability } from '../permissions/capability.js'
+import type { ChunkOwners } from '../storage/chunk-owners.js'
 import type { ChunkStore } from '../storage/chunk-store.js'
 import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 
@@ -44,6 +47,8 @@ export interface ChunkServerComponents {
   host: Libp2p
   identities: PeerIdentities
   store: ChunkStore
+  /** Which coordinators each chunk is kept for; capabilities count only from those (see ChunkOwners) */
+  owners: ChunkOwners
   logger: ComponentLogger
 }
 
@@ -137,19 +142,29 @@ export class ChunkServer {
   }
 
   /**
-   * Throws unless `identity` may perform `op` on `cid`. Today this is the role rule alone; signed capabilities
-   * (carried in the request's `capability` field) will replace it, which is why it sees the CID and the
-   * capability it does not use yet.
+   * Checks that `identity` may perform `op` on `cid`: its certified role must allow the operation, and the request
+   * must carry a capability (capability.proto) naming this node or any node, the caller as holder, the operation
+   * and the chunk, unexpired and signed by its issuer. For GET, HAS and DELETE the issuer must also be a
+   * coordinator the chunk is kept for (ChunkOwners); a PUT makes its issuer one, and needs the chunk's bytes to.
    *
-   * @throws UnknownPeerError, OperationNotAllowedError
+   * @throws UnknownPeerError, OperationNotAllowedError, the Capability*Error family (src/permissions/errors.ts);
+   *   UntrustedCapabilityIssuerError when the issuer owns no copy of the chunk here
    */
-  async authorize (identity: VerifiedIdentity | undefined, op: ChunkOperation, cid: CID, capability?: Uint8Array): Promise<void> {
+  async authorize (identity: VerifiedIdentity | undefined, op: ChunkOperation, cid: CID, capability?: Uint8Array): Promise<VerifiedCapability> {
     if (identity == null) {
       throw new UnknownPeerError(`the caller has no verified identity on this node; ${op} of ${cid} refused`)
     }
     if (!this.policy[op].includes(identity.role)) {
       throw new OperationNotAllowedError(`${identity.name} is certified as ${identity.role}; a ${identity.role} may not ${op} chunks here`)
     }
+    const chunk = cid.toString()
+    return await verifyCapability(capability ?? new Uint8Array(0), {
+      cid,
+      op,
+      node: this.components.host.peerId,
+      holder: identity.peerId,
+      trustedIssuers: op === 'put' ? () => true : issuer => this.components.owners.has(chunk, issuer)
+    })
   }
 
   /**
@@ -256,17 +271,28 @@ export class ChunkServer {
     }
 
     const identity = this.components.identities.get(remotePeer)
+    let issuer: string
     try {
-      await this.authorize(identity, op, cid, req.capability)
+      issuer = (await this.authorize(identity, op, cid, req.capability)).issuer
     } catch (err: any) {
+      // To a coordinator this node keeps no copy for, the chunk is not here, whoever else stored it; and removing
+      // what one does not hold succeeds.
+      if (err.name === 'UntrustedCapabilityIssuerError') {
+        if (op === 'delete') return { response: { status: ChunkStatus.OK } }
+        return this.refusal(ChunkStatus.NOT_FOUND, new ChunkNotFoundError(`chunk ${cid.toString()} is not stored here for the coordinator that issued the capability`))
+      }
       this.log('refused %s of %c to %s - %s: %s', op, cid, identity?.name ?? remotePeer.toString(), err.name, err.message)
       return this.refusal(ChunkStatus.DENIED, err)
     }
 
-    const { store } = this.components
+    const { store, owners } = this.components
+    const chunk = cid.toString()
     try {
       switch (op) {
         case 'put': {
+          // Owner first: a crash between the two leaves an owner of nothing (a GET finds no chunk), never a chunk
+          // nobody owns and nobody would delete.
+          owners.add(chunk, issuer)
           await store.put(cid, req.data, { signal })
           this.log.trace('stored %c (%d bytes) for %s', cid, req.data.byteLength, identity?.name)
           return { response: { status: ChunkStatus.OK, size: req.data.byteLength, ...await this.capacity() } }
@@ -283,8 +309,9 @@ export class ChunkServer {
           return { response: { status: ChunkStatus.OK, size } }
         }
         case 'delete': {
-          // deleting what is not there succeeds: the caller wanted it gone, and it is
-          await store.delete(cid, { signal })
+          // Gone for this coordinator; the bytes stay while another still keeps the chunk here. Deleting what is
+          // not there succeeds: the caller wanted it gone, and it is.
+          if (owners.remove(chunk, issuer) === 0) await store.delete(cid, { signal })
           return { response: { status: ChunkStatus.OK } }
         }
       }

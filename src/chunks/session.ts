@@ -6,6 +6,10 @@ import { CHUNK_FRAME_BUFFER_BYTES, CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS, frameH
 import type { Logger, Stream } from '@libp2p/interface'
 
 /** The session's stream ended (closed, reset, or its peer went away) before this request was answered */
+
+/** What a request frame carries besides its id and chunk bytes */
+export type ChunkRequestHead = Pick<ChunkRequest, 'op' | 'cid'> & Partial<Pick<ChunkRequest, 'capability'>>
+
 export class ChunkStreamClosedError extends Error {
   static name = 'ChunkStreamClosedError'
   name = 'ChunkStreamClosedError'
@@ -79,7 +83,7 @@ export class ChunkSession {
    * @throws RequestTimeoutError, ChunkStreamClosedError, ProtocolError, the caller's abort reason, or the error
    * that opening the stream failed with (e.g. UnsupportedProtocolError)
    */
-  async request (req: Pick<ChunkRequest, 'op' | 'cid'>, data: Uint8Array | undefined, signal: AbortSignal): Promise<ChunkResponse> {
+  async request (req: ChunkRequestHead, data: Uint8Array | undefined, signal: AbortSignal): Promise<ChunkResponse> {
     if (!this.hasRoom()) throw new ChunkStreamClosedError('the chunk stream takes no more requests', { unsent: true })
     const id = this.nextId
     this.nextId = (this.nextId % 0xffffffff) + 1
@@ -113,7 +117,7 @@ export class ChunkSession {
     this.fail(err)
   }
 
-  private send (stream: Stream, id: number, req: Pick<ChunkRequest, 'op' | 'cid'>, data: Uint8Array | undefined): void {
+  private send (stream: Stream, id: number, req: ChunkRequestHead, data: Uint8Array | undefined): void {
     const head = frameHead(ChunkRequest.encode({ ...req, id }), data?.byteLength ?? 0)
     // One send per frame keeps frames of concurrent requests from interleaving. The send buffer is bounded by
     // the requests in flight, so there is no need to wait for it to drain before the next one.

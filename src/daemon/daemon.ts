@@ -10,6 +10,7 @@ import { DrainList } from '../node-registry/drains.js'
 import { Repairer } from '../repair/repairer.js'
 import { Scrubber } from '../repair/scrubber.js'
 import { registerRepairMethods } from '../repair/control.js'
+import { ChunkOwners } from '../storage/chunk-owners.js'
 import { ChunkStore } from '../storage/chunk-store.js'
 import { ChunkServer } from '../chunks/server.js'
 import { ChunkClient } from '../chunks/client.js'
@@ -35,6 +36,7 @@ import { PeerPerformance } from '../placement/performance.js'
 import { place } from '../placement/strategies.js'
 import type { StrategyName } from '../placement/strategies.js'
 import type { PlaceChunk } from '../transfer/writer.js'
+import { selfIssued } from '../permissions/capability.js'
 import { PermissionsDatabase, DataStoreRegistry, RevocationStore } from '../permissions/index.js'
 import { RevocationGossip } from '../access/revocations.js'
 import { DataStoreDirectory } from '../access/datastores.js'
@@ -449,7 +451,7 @@ export class Daemon {
       onRefused: ({ peerId, name, reason, message }) => { this.oplog.child('node-registry').warn('node refused', { node: name ?? peerId, reason, message }) }
     }))
     const federation = await this.startFederation({ host, identity, ...peer }, this.config.federation.bootstrap, () => registry.list())
-    const client = await this.startPart(new ChunkClient({ host, logger: this.logger }))
+    const client = await this.startPart(new ChunkClient({ host, logger: this.logger, capabilities: selfIssued(peer.key) }))
     const chunks = this.chunks = this.resilient(client)
     const fileComponents: FileServiceComponents = {
       chunks,
@@ -552,8 +554,9 @@ export class Daemon {
     const coordinator = this.init.coordinator ?? this.config.coordinator
     if (coordinator == null) throw new ConfigError(`config ${this.config.path}: a node needs "coordinator" (the multiaddr of its coordinator, ending in /p2p/<peer id>)`)
     const store = this.store = await this.startPart(new ChunkStore({ path: join(this.config.dataDir, 'chunks'), capacityBytes: this.config.storage.capacityBytes }))
+    const owners = await this.startPart(new ChunkOwners({ path: join(this.config.dataDir, 'chunk-owners.db') }))
     const m = this.metrics
-    await this.startPart(new ChunkServer({ host, identities: this.identities, store, logger: this.logger }, {
+    await this.startPart(new ChunkServer({ host, identities: this.identities, store, owners, logger: this.logger }, {
       onOperation: (op, result, bytes, seconds) => {
         m.chunkOperations.inc({ op, result: result === 'ok' ? 'ok' : 'error' })
         m.chunkOperationDuration.observe({ op }, seconds)

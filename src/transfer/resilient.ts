@@ -3,6 +3,7 @@ import { CircuitBreakers } from '../net/circuit-breaker.js'
 import type { CircuitBreakersInit } from '../net/circuit-breaker.js'
 import type { ChunkTransport } from './types.js'
 import type { PeerPerformance } from '../placement/performance.js'
+import type { ChunkRequestOptions } from '../chunks/client.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -52,15 +53,15 @@ export class ResilientChunkTransport implements ChunkTransport {
     this.breakers = new CircuitBreakers({ ...init, onStateChange: components.onBreakerChange })
   }
 
-  async put (peer: PeerId, cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
+  async put (peer: PeerId, cid: CID, bytes: Uint8Array, options: ChunkRequestOptions = {}): Promise<void> {
     await this.call('put', peer, options, async () => { await this.components.transport.put(peer, cid, bytes, options) }, () => bytes.byteLength)
   }
 
-  async get (peer: PeerId, cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
+  async get (peer: PeerId, cid: CID, options: ChunkRequestOptions = {}): Promise<Uint8Array> {
     return await this.call('get', peer, options, async () => await this.components.transport.get(peer, cid, options), got => got.byteLength)
   }
 
-  async delete (peer: PeerId, cid: CID, options: AbortOptions = {}): Promise<void> {
+  async delete (peer: PeerId, cid: CID, options: ChunkRequestOptions = {}): Promise<void> {
     await this.call('delete', peer, options, async () => { await this.components.transport.delete(peer, cid, options) }, () => 0)
   }
 

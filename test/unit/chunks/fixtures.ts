@@ -9,6 +9,7 @@ import type { Role } from '../../../src/identity/index.js'
 import type { Host } from '../../../src/net/host.js'
 import type { TestFederation } from '../../helpers/daemons.js'
 import type { CID } from 'multiformats/cid'
+import type { PrivateKey } from '@libp2p/interface'
 
 export const logger = defaultLogger()
 
@@ -18,6 +19,7 @@ export interface TestPeer {
   identities: PeerIdentities
   /** The component's folder: keys, certificates and room for a chunk store */
   dir: string
+  privateKey: PrivateKey
 }
 
 /** A real libp2p host in this process, with a certificate issued by `member`'s CA, listening on 127.0.0.1 */
@@ -35,7 +37,7 @@ export async function startPeer (fed: TestFederation, member: string, name: stri
     identities
   })
   await host.start()
-  return { host, identities, dir }
+  return { host, identities, dir, privateKey }
 }
 
 /** Deterministic bytes that differ per seed, without the cost of a CSPRNG for megabytes */

@@ -12,6 +12,8 @@ import { CHUNK_FRAME_BUFFER_BYTES, CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS, frameH
 import { ChunkServer } from '../../../src/chunks/server.js'
 import { ChunkOp, ChunkRequest, ChunkResponse, ChunkStatus } from '../../../src/gen/chunk.js'
 import { PeerIdentities } from '../../../src/net/peer-identities.js'
+import { issueCapability, selfIssued } from '../../../src/permissions/capability.js'
+import { ChunkOwners } from '../../../src/storage/chunk-owners.js'
 import { ChunkStore } from '../../../src/storage/chunk-store.js'
 import { MAX_CHUNK_SIZE, MiB } from '../../../src/storage/chunking.js'
 import { Cleanup, TestFederation, waitFor } from '../../helpers/daemons.js'
@@ -50,12 +52,14 @@ async function startNode (name: string, opts: { capacityBytes?: number, init?: C
   const store = new ChunkStore({ path: storePath, reserveBytes: 0, capacityBytes: opts.capacityBytes })
   await store.start()
   const operations: TestNode['operations'] = []
-  const server = new ChunkServer({ host: peer.host, identities: opts.identities ?? peer.identities, store, logger }, {
+  const owners = new ChunkOwners({ path: ':memory:' })
+  await owners.start()
+  const server = new ChunkServer({ host: peer.host, identities: opts.identities ?? peer.identities, store, owners, logger }, {
     ...opts.init,
     onOperation: (op, result, bytes, seconds) => { operations.push({ op, result, bytes, seconds }) }
   })
   await server.start()
-  stoppers.push(async () => { await server.stop(); await store.stop(); await peer.host.stop() })
+  stoppers.push(async () => { await server.stop(); await owners.stop(); await store.stop(); await peer.host.stop() })
   return { ...peer, store, server, storePath, operations }
 }
 
@@ -63,7 +67,8 @@ async function startCaller (name: string, role: 'client' | 'coordinator' | 'node
   const peer = await startPeer(fed, 'alice', name, role)
   await introduce(peer)
   stoppers.push(async () => { await peer.host.stop() })
-  return { ...peer, chunks: new ChunkClient({ host: peer.host, logger }, init) }
+  // Each caller signs its own capabilities, like a coordinator: it owns what it puts.
+  return { ...peer, chunks: new ChunkClient({ host: peer.host, logger, capabilities: selfIssued(peer.privateKey) }, init) }
 }
 
 /** The node reports an operation once its stream is closed, which may be just after the caller has its answer */
@@ -394,10 +399,44 @@ describe('/collective/chunk/1.1.0 between two in-process hosts', () => {
     assert.equal(err.name, 'ChunkAccessDeniedError')
     assert.equal(err.reason, 'OperationNotAllowedError')
     await coordinator.chunks.put(strict.host.peerId, cid, bytes)
-    // reading stays open to every role
-    assert.ok(Buffer.from(await client.chunks.get(strict.host.peerId, cid)).equals(bytes))
     assert.equal((await rejection(client.chunks.delete(strict.host.peerId, cid))).reason, 'OperationNotAllowedError')
     await coordinator.chunks.delete(strict.host.peerId, cid)
+  })
+
+  it('serves a chunk only with a capability from a coordinator it keeps the chunk for', async () => {
+    const coordinator = await startCaller('coordinator-owner', 'coordinator')
+    const other = await startCaller('coordinator-other', 'coordinator')
+    const { cid, bytes } = await chunkOf(1000, 22)
+    await coordinator.chunks.put(node.host.peerId, cid, bytes)
+
+    // No token at all, or a token for another chunk: refused before the store is touched.
+    const bare = new ChunkClient({ host: client.host, logger })
+    assert.equal((await rejection(bare.get(node.host.peerId, cid))).reason, 'MalformedCapabilityError')
+    const elsewhere = await chunkOf(10, 23)
+    const wrongChunk = await issueCapability({ privateKey: coordinator.privateKey, holder: client.host.peerId, op: 'get', cids: [elsewhere.cid] })
+    assert.equal((await rejection(client.chunks.get(node.host.peerId, cid, { capability: wrongChunk }))).reason, 'CapabilityCidError')
+    // A token held by someone else, or expired, does not count either.
+    const forCoordinator = await issueCapability({ privateKey: coordinator.privateKey, holder: coordinator.host.peerId, op: 'get', cids: [cid] })
+    assert.equal((await rejection(client.chunks.get(node.host.peerId, cid, { capability: forCoordinator }))).reason, 'CapabilityHolderError')
+    const expired = await issueCapability({ privateKey: coordinator.privateKey, holder: client.host.peerId, op: 'get', cids: [cid], now: Date.now() - 600_000 })
+    assert.equal((await rejection(client.chunks.get(node.host.peerId, cid, { capability: expired }))).reason, 'CapabilityExpiredError')
+
+    // Knowing the CID and signing one's own token is worth nothing: the chunk is not here for that coordinator.
+    assert.equal((await rejection(other.chunks.get(node.host.peerId, cid))).name, 'ChunkNotFoundError')
+    assert.equal((await rejection(client.chunks.get(node.host.peerId, cid))).name, 'ChunkNotFoundError')
+    assert.deepEqual(await other.chunks.has(node.host.peerId, cid), { present: false, size: 0 })
+
+    // The owner's token, handed to the client, opens it.
+    const granted = await issueCapability({ privateKey: coordinator.privateKey, holder: client.host.peerId, op: 'get', cids: [cid] })
+    assert.ok(Buffer.from(await client.chunks.get(node.host.peerId, cid, { capability: granted })).equals(bytes))
+
+    // Putting the same bytes makes the other coordinator an owner too; one owner's delete keeps the other's copy.
+    await other.chunks.put(node.host.peerId, cid, bytes)
+    await coordinator.chunks.delete(node.host.peerId, cid)
+    assert.ok(Buffer.from(await other.chunks.get(node.host.peerId, cid)).equals(bytes))
+    assert.equal((await rejection(coordinator.chunks.get(node.host.peerId, cid))).name, 'ChunkNotFoundError')
+    await other.chunks.delete(node.host.peerId, cid)
+    assert.equal((await rejection(node.store.sizeOf(cid))).name, 'ChunkNotFoundError')
   })
 
   it('moves many chunks concurrently over one connection', async () => {
@@ -435,8 +474,9 @@ describe('/collective/chunk/1.1.0 between two in-process hosts', () => {
     busy.store.stream = read
     try {
       const raw = await client.host.dialProtocol(busy.host.peerId, CHUNK_PROTOCOL)
+      const capability = await selfIssued(client.privateKey)('get', cid) as Uint8Array<ArrayBuffer>
       for (let id = 1; id <= CHUNK_PROTOCOL_LIMITS.maxRequestsPerStream; id++) {
-        raw.send(frameHead(ChunkRequest.encode({ op: ChunkOp.GET, cid: cid.bytes as Uint8Array<ArrayBuffer>, id }), 0))
+        raw.send(frameHead(ChunkRequest.encode({ op: ChunkOp.GET, cid: cid.bytes as Uint8Array<ArrayBuffer>, id, capability }), 0))
       }
       // then a frame and more bytes than the node buffers for a stream
       raw.send(frameHead(ChunkRequest.encode({ op: ChunkOp.PUT, cid: cid.bytes as Uint8Array<ArrayBuffer>, id: 99 }), 1000))
