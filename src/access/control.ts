@@ -3,7 +3,11 @@ import { baseName, isDescendant, normalizePath } from '../metadata/paths.js'
 import { parseRights, formatRights, NoSuchDataStoreError, NestedDataStoreError, DataStoreExistsError } from '../permissions/index.js'
 import { parseExpiry } from '../util/units.js'
 import { fromWireEntry } from './meta-client.js'
-import type { ControlServer } from '../control/server.js'
+import { progressReporter, streamBody, uploadBody } from '../files/control.js'
+import { clampRange } from '../transfer/range.js'
+import { optionalNumber, optionalStr, str } from '../control/params.js'
+import type { RemoteContent } from './content-client.js'
+import type { ControlContext, ControlServer } from '../control/server.js'
 import type { DataStoreDirectory, KnownDataStore } from './datastores.js'
 import type { MetaClient } from './meta-client.js'
 import type { MetaServer } from './meta-server.js'
@@ -19,6 +23,8 @@ export interface AccessMethodsInit {
   registry?: DataStoreRegistry
   server?: MetaServer
   files?: FileService
+  /** Moves file contents to and from other members' DataStores */
+  content: RemoteContent
 }
 
 export class RemoteTransferError extends Error {
@@ -31,23 +37,13 @@ export class CrossDataStoreMoveError extends Error {
   name = 'CrossDataStoreMoveError'
 }
 
-function str (params: Record<string, unknown>, key: string): string {
-  const v = params[key]
-  if (typeof v !== 'string') throw new TypeError(`parameter "${key}" must be a string`)
-  return v
-}
-
-function optionalStr (params: Record<string, unknown>, key: string): string | undefined {
-  return params[key] == null ? undefined : str(params, key)
-}
-
 /**
  * The DataStore and permission commands of the CLI (`datastore`, `grant`, `revoke`, `rights`), and the routing of
  * the file commands: a path in another member's DataStore is answered by that DataStore's coordinator over
  * `/collective/meta`, with this daemon's certified identity; anything else stays local.
  */
 export function registerAccessMethods (control: ControlServer, init: AccessMethodsInit): void {
-  const { identity, directory, meta, registry, server, files } = init
+  const { identity, directory, meta, registry, server, files, content } = init
 
   const requireExact = (path: string): KnownDataStore => {
     const p = normalizePath(path)
@@ -118,12 +114,12 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
   })
 
   // The file commands: other members' DataStores are theirs to answer.
-  const route = (method: string, op: (ds: KnownDataStore, p: Record<string, unknown>, signal: AbortSignal) => Promise<unknown>): void => {
+  const route = (method: string, op: (ds: KnownDataStore, p: Record<string, unknown>, signal: AbortSignal, ctx: ControlContext) => Promise<unknown>): void => {
     const local = control.handler(method)
     control.register(method, async (p, ctx) => {
       const path = typeof p.path === 'string' ? p.path : typeof p.src === 'string' ? p.src : undefined
       const ds = path != null ? remote(path) : undefined
-      if (ds != null) return await op(ds, p, ctx.signal)
+      if (ds != null) return await op(ds, p, ctx.signal, ctx)
       if (local == null) throw new TypeError(`a ${identity.role} has no namespace of its own: ${String(path)} is in no DataStore it can reach`)
       return await local(p, ctx)
     })
@@ -140,10 +136,22 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
     const res = await meta.call(ds.coordinator, { op: MetaOp.RM, path: str(p, 'path'), recursive: p.recursive === true }, { signal })
     return { files: res.removedFiles, dirs: res.removedDirs }
   })
-  // Never let a file of another member's DataStore land in (or be read from) this daemon's private namespace.
-  for (const method of ['fs.put', 'fs.get']) {
-    route(method, async ds => { throw new RemoteTransferError(`${ds.path} is ${ds.owner}'s DataStore; reading and writing file contents in another member's DataStore is not available in this version (listing, mkdir, rm and mv are)`) })
-  }
+  // File contents in another member's DataStore: the owner places and locates the chunks, this daemon moves them.
+  route('fs.put', async (ds, p, signal, ctx) => {
+    const path = normalizePath(str(p, 'path'))
+    const size = optionalNumber(p, 'size')
+    return await content.write(ds.coordinator, path, uploadBody(ctx), { size, mode: optionalNumber(p, 'mode'), signal, onProgress: progressReporter(ctx, size) })
+  })
+  route('fs.get', async (ds, p, signal) => {
+    const file = await content.open(ds.coordinator, normalizePath(str(p, 'path')), signal)
+    return streamBody({ ...file.entry }, signal => content.read(file, signal))
+  })
+  route('fs.read', async (ds, p, signal) => {
+    const file = await content.open(ds.coordinator, normalizePath(str(p, 'path')), signal)
+    const range = clampRange(file.size, optionalNumber(p, 'offset') ?? 0, optionalNumber(p, 'length') ?? file.size)
+    return streamBody({ ...file.entry, ...range }, signal => content.readRange(file, range.offset, range.length, signal))
+  })
+  route('fs.setattr', async ds => { throw new RemoteTransferError(`${ds.path} is ${ds.owner}'s DataStore; changing a file's mode or times there is not available in this version (its contents, mkdir, rm and mv are)`) })
 
   const localMove = control.handler('fs.mv')
   control.register('fs.mv', async (p, ctx) => {

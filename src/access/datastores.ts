@@ -43,6 +43,9 @@ export class DataStoreDirectory {
     this.topic = new CoordinatorTopic(components, {
       topic: DATASTORES_TOPIC,
       intervalMs: init.intervalMs,
+      // A DataStore stays where it is while its owner is silent: operations on it then fail as unreachable, where
+      // forgetting it would quietly send its paths to this daemon's own namespace.
+      staleAfterMs: Number.POSITIVE_INFINITY,
       payload: registry == null
         ? undefined
         : () => DataStoreList.encode({ datastores: registry.list().slice(0, MAX_ANNOUNCED_DATASTORES).map(d => ({ path: d.path, owner: d.owner, strategy: d.strategy, replicas: d.replicas, version: d.version })) }),

@@ -4,8 +4,10 @@ import { normalizePath } from '../metadata/paths.js'
 import {
   META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf, parseRights, formatRights, principalOf
 } from '../permissions/index.js'
+import { InvalidMetaRequestError, NotOwnerError } from '../permissions/meta-protocol.js'
 import { UnknownPeerError } from '../chunks/protocol.js'
 import type { DataStoreRegistry, DataStore, Grant } from '../permissions/index.js'
+import type { ContentServer } from './content-server.js'
 import type { FileService } from '../files/service.js'
 import type { Host } from '../net/host.js'
 import type { PeerIdentities } from '../net/peer-identities.js'
@@ -13,21 +15,13 @@ import type { Entry } from '../metadata/store.js'
 import type { VerifiedIdentity } from '../identity/index.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
-export class NotOwnerError extends Error {
-  static name = 'NotOwnerError'
-  name = 'NotOwnerError'
-}
-
-export class InvalidMetaRequestError extends Error {
-  static name = 'InvalidMetaRequestError'
-  name = 'InvalidMetaRequestError'
-}
-
 export interface MetaServerComponents {
   host: Host
   identities: PeerIdentities
   registry: DataStoreRegistry
   files: FileService
+  /** File contents (OPEN_READ and the write ops); without it they are refused as not served */
+  content?: ContentServer
   logger: ComponentLogger
   /** Told about every permission check (metrics): the right, and whether it was allowed */
   onCheck?: (right: string, allowed: boolean) => void
@@ -36,6 +30,8 @@ export interface MetaServerComponents {
 }
 
 type Response = Partial<MetaResponse>
+
+const CONTENT_OPS: ReadonlySet<MetaOp> = new Set([MetaOp.OPEN_READ, MetaOp.BEGIN_WRITE, MetaOp.ALLOCATE, MetaOp.COMMIT_WRITE, MetaOp.ABORT_WRITE])
 
 export function toWireEntry (e: Entry): NonNullable<MetaResponse['entry']> {
   return { path: e.path, type: e.type, mode: e.mode, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, owner: e.owner, version: e.version }
@@ -61,11 +57,11 @@ export class MetaServer {
   }
 
   async start (): Promise<void> {
-    await handleRequests(this.components.host, META_PROTOCOL, MetaRequest, MetaResponse, async (req, { remotePeer }) => {
+    await handleRequests(this.components.host, META_PROTOCOL, MetaRequest, MetaResponse, async (req, { remotePeer, signal }) => {
       const caller = this.components.identities.get(remotePeer)
       try {
         if (caller == null) throw new UnknownPeerError(`${remotePeer.toString()} has no verified certificate here`)
-        return complete(await this.serve(caller, req))
+        return complete(await this.serve(caller, req, signal))
       } catch (err: any) {
         this.log('%s from %s refused - %s: %s', MetaOp[req.op], caller?.name ?? remotePeer.toString(), err.name, err.message)
         return complete({ status: metaStatusOf(err), error: err.name ?? 'Error', message: err.message ?? String(err), deniedPath: err.name === 'PermissionDeniedError' ? err.path : '', deniedRight: err.name === 'PermissionDeniedError' ? err.right : '' })
@@ -100,8 +96,19 @@ export class MetaServer {
     }
   }
 
-  private async serve (caller: VerifiedIdentity, req: MetaRequest): Promise<Response> {
-    const { files, registry } = this.components
+  private async serve (caller: VerifiedIdentity, req: MetaRequest, signal: AbortSignal): Promise<Response> {
+    const { files, registry, content } = this.components
+    if (CONTENT_OPS.has(req.op)) {
+      if (content == null) throw new InvalidMetaRequestError(`operation ${MetaOp[req.op]} is not served here`)
+      if (req.op === MetaOp.OPEN_READ || req.op === MetaOp.BEGIN_WRITE) {
+        this.check(caller, normalizePath(req.path), req.op)
+        return await content.serve(caller, req, signal)
+      }
+      // An open write is checked again on every step: a grant revoked mid-write stops it at the next call.
+      const path = content.pathOf(caller, req.writeId)
+      if (req.op !== MetaOp.ABORT_WRITE) this.check(caller, path, MetaOp.BEGIN_WRITE)
+      return await content.serve(caller, { ...req, path }, signal)
+    }
     const path = req.op === MetaOp.DATASTORE_LIST ? '/' : normalizePath(req.path)
     this.check(caller, path, req.op)
     const owner = principalOf(caller)
@@ -153,7 +160,7 @@ export class MetaServer {
         return { rights: formatRights(removed) }
       }
       default:
-        throw new InvalidMetaRequestError(`operation ${MetaOp[req.op] ?? req.op} is not served here yet`)
+        throw new InvalidMetaRequestError(`operation ${MetaOp[req.op] ?? req.op} is not served here`)
     }
   }
 

@@ -1,5 +1,5 @@
 import { defaultLogger } from '@libp2p/logger'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { readPeerKey, readCertificateChain, TrustStore } from '../identity/index.js'
 import { createHost } from '../net/host.js'
@@ -43,6 +43,9 @@ import { DataStoreDirectory } from '../access/datastores.js'
 import { MetaServer } from '../access/meta-server.js'
 import { MetaClient } from '../access/meta-client.js'
 import { registerAccessMethods } from '../access/control.js'
+import { RemoteContent } from '../access/content-client.js'
+import { ContentServer } from '../access/content-server.js'
+import type { ContentServerComponents } from '../access/content-server.js'
 import type { ChunkTransport } from '../transfer/types.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 import type { PrivateKey } from '@libp2p/interface'
@@ -502,7 +505,7 @@ export class Daemon {
       concurrency: repair.concurrency
     }))
     registerRepairMethods(this.control as InstrumentedControlServer, { repairer: this.repairer, drains, registry, files: this.files, nodes: () => federation.directory.nodes() })
-    await this.startAccess({ host, identity, ...peer }, this.files)
+    await this.startAccess({ host, identity, ...peer }, chunks, { files: this.files, nodes: fileComponents.nodes, has: async (peerId, cid, signal) => (await client.has(peerIdFromString(peerId), cid, { signal })).present })
   }
 
   /** A node's scrubber deleted corrupt copies: forget them, so repair copies those chunks again */
@@ -527,17 +530,20 @@ export class Daemon {
    * meta server for every remote caller) and every daemon knows the federation's DataStores and routes operations
    * on other members' ones to their coordinators.
    */
-  private async startAccess (peer: PeerParts, files?: FileService): Promise<void> {
+  private async startAccess (peer: PeerParts, chunks: ChunkTransport, owned?: { files: FileService } & Pick<ContentServerComponents, 'nodes' | 'has'>): Promise<void> {
     const { host, identity, trustStore, chain, database } = peer
+    const files = owned?.files
     let server: MetaServer | undefined
     const registry = files != null ? new DataStoreRegistry({ database, logger: this.logger }) : undefined
     const directory = this.datastores = await this.startPart(new DataStoreDirectory({ host, trustStore, chain, identity, registry, logger: this.logger }, { intervalMs: this.config.federation.announceIntervalMs }))
-    if (registry != null && files != null) {
+    if (registry != null && owned != null) {
+      const content = await this.startPart(new ContentServer({ files: owned.files, nodes: owned.nodes, has: owned.has, privateKey: peer.key, logger: this.logger }))
       server = await this.startPart(new MetaServer({
         host,
         identities: this.identities,
         registry,
-        files,
+        files: owned.files,
+        content,
         logger: this.logger,
         onCheck: (right, allowed) => {
           this.metrics.permissionChecks.inc({ right })
@@ -546,7 +552,9 @@ export class Daemon {
         onDataStoresChanged: () => { void directory.announce() }
       }))
     }
-    registerAccessMethods(this.control as InstrumentedControlServer, { identity, directory, meta: new MetaClient({ host }), registry, server, files })
+    const meta = new MetaClient({ host })
+    const content = new RemoteContent({ meta, chunks, host, logger: this.logger })
+    registerAccessMethods(this.control as InstrumentedControlServer, { identity, directory, meta, content, registry, server, files })
   }
 
   private async startNode (peer: PeerParts): Promise<void> {

@@ -2,7 +2,8 @@ import { once } from 'node:events'
 import { ControlBody } from '../control/server.js'
 import { baseName } from '../metadata/paths.js'
 import { clampRange } from '../transfer/range.js'
-import type { ControlServer } from '../control/server.js'
+import { optionalNumber, str } from '../control/params.js'
+import type { ControlServer, ControlContext } from '../control/server.js'
 import type { FileService } from './service.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 
@@ -13,17 +14,30 @@ export interface FileMethodsInit {
   nodes: () => NodeRecord[]
 }
 
-function str (params: Record<string, unknown>, key: string): string {
-  const v = params[key]
-  if (typeof v !== 'string') throw new TypeError(`parameter "${key}" must be a string`)
-  return v
+/** The bytes of an upload: the rest of the request's socket */
+export function uploadBody (ctx: ControlContext): AsyncIterable<Uint8Array> {
+  // Iterating a socket destroys it at the end by default, and the answer still has to go back on it.
+  return ctx.socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
 }
 
-function optionalNumber (params: Record<string, unknown>, key: string): number | undefined {
-  const v = params[key]
-  if (v == null) return undefined
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new TypeError(`parameter "${key}" must be a non-negative integer`)
-  return v
+/** Counts uploaded bytes into progress lines on the control socket: at most ten a second, whatever the chunk rate */
+export function progressReporter (ctx: ControlContext, total?: number): (bytes: number) => void {
+  let bytes = 0
+  let lastReport = 0
+  return (n) => {
+    bytes += n
+    const now = Date.now()
+    if (now - lastReport >= 100) { lastReport = now; ctx.progress({ bytes, total }) }
+  }
+}
+
+/** A result line followed by raw bytes, written as the reader yields them and as fast as the socket takes them */
+export function streamBody (result: Record<string, unknown>, read: (signal: AbortSignal) => AsyncIterable<Uint8Array>): ControlBody {
+  return new ControlBody(result, async (socket, signal) => {
+    for await (const bytes of read(signal)) {
+      if (!socket.write(bytes)) await once(socket, 'drain', { signal })
+    }
+  })
 }
 
 /** The file commands of the CLI, served on the control socket (contract in src/cli/commands/files.ts) */
@@ -37,33 +51,19 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
   control.register('fs.mv', async p => await files.rename(str(p, 'src'), str(p, 'dst')))
 
   control.register('fs.put', async (p, ctx) => {
-    const total = optionalNumber(p, 'size')
-    let bytes = 0
-    let lastReport = 0
-    // Iterating a socket destroys it at the end by default, and the answer still has to go back on it.
-    const body = ctx.socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
-    const entry = await files.write(str(p, 'path'), body, {
-      size: total,
+    const entry = await files.write(str(p, 'path'), uploadBody(ctx), {
+      size: optionalNumber(p, 'size'),
       owner,
       mode: optionalNumber(p, 'mode'),
       signal: ctx.signal,
-      onProgress: (n) => {
-        bytes += n
-        // At most ten progress lines a second, whatever the chunk rate.
-        const now = Date.now()
-        if (now - lastReport >= 100) { lastReport = now; ctx.progress({ bytes, total }) }
-      }
+      onProgress: progressReporter(ctx, optionalNumber(p, 'size'))
     })
     return { ...entry, chunks: files.stat(entry.path).chunks }
   })
 
   control.register('fs.get', async (p) => {
     const { entry, manifest } = files.open(str(p, 'path'))
-    return new ControlBody({ ...entry }, async (socket, signal) => {
-      for await (const bytes of files.read(manifest, signal)) {
-        if (!socket.write(bytes)) await once(socket, 'drain', { signal })
-      }
-    })
+    return streamBody({ ...entry }, signal => files.read(manifest, signal))
   })
 
   // For the FUSE mount: chmod and utimens.
@@ -74,11 +74,7 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
   control.register('fs.read', async (p) => {
     const { entry, manifest } = files.open(str(p, 'path'))
     const range = clampRange(manifest.size, optionalNumber(p, 'offset') ?? 0, optionalNumber(p, 'length') ?? manifest.size)
-    return new ControlBody({ ...entry, ...range }, async (socket, signal) => {
-      for await (const bytes of files.readRange(manifest, range.offset, range.length, signal)) {
-        if (!socket.write(bytes)) await once(socket, 'drain', { signal })
-      }
-    })
+    return streamBody({ ...entry, ...range }, signal => files.readRange(manifest, range.offset, range.length, signal))
   })
 
   control.register('df', async () => {

@@ -7,7 +7,7 @@ import { sleep } from '../util/backoff.js'
 import { writeFile, Pins } from '../transfer/writer.js'
 import { readFile } from '../transfer/reader.js'
 import { readRange } from '../transfer/range.js'
-import type { Entry, FileManifest, RemoveResult, SetAttributesOptions } from '../metadata/store.js'
+import type { CommitFileOptions, Entry, FileManifest, RemoveResult, SetAttributesOptions } from '../metadata/store.js'
 import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
 import type { PlaceChunk } from '../transfer/writer.js'
 import type { ReadComponents } from '../transfer/reader.js'
@@ -129,14 +129,36 @@ export class FileService {
 
   async write (path: string, source: AsyncIterable<Uint8Array>, options: { size?: number, owner: string, mode?: number, signal?: AbortSignal, onProgress?: (bytes: number) => void }): Promise<Entry> {
     const p = normalizePath(path)
-    const policy = this.components.placementFor?.(p)
-    return await writeFile({ ...this.components, place: policy?.place, metadata: this.metadata, locks: this.locks, pins: this.pins, log: this.log }, {
+    const policy = this.policyFor(p)
+    return await writeFile({ ...this.components, place: policy.place, metadata: this.metadata, locks: this.locks, pins: this.pins, log: this.log }, {
       path: p,
       source,
-      replication: policy?.replication ?? this.replication,
+      replication: policy.replication,
       inflightBytes: this.init.writeInflightBytes,
       ...options
     })
+  }
+
+  /** The copies and placement policy a write to `path` gets: its DataStore's, or this coordinator's default */
+  policyFor (path: string): { replication: number, place?: PlaceChunk } {
+    const policy = this.components.placementFor?.(normalizePath(path))
+    return { replication: policy?.replication ?? this.replication, place: policy?.place }
+  }
+
+  /**
+   * Keeps garbage collection away from chunks a write elsewhere (a remote caller's) is still placing; returns
+   * the release. Pins are counted, so overlapping writes of one chunk each hold their own.
+   */
+  pin (cid: string): () => void {
+    this.pins.add(cid)
+    let released = false
+    return () => { if (!released) { released = true; this.pins.delete(cid) } }
+  }
+
+  /** Makes a file whose chunks were placed elsewhere (by a remote writer) visible, under the file's lock */
+  async commit (path: string, options: CommitFileOptions): Promise<Entry> {
+    const p = normalizePath(path)
+    return await this.locks.run(p, () => this.metadata.commitFile(p, options))
   }
 
   /** The manifest is read once: the reader sees the version current at the start, never a mix */

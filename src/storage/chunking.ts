@@ -15,6 +15,9 @@ export const LARGE_CHUNK_SIZE = 4 * MiB
 /** No chunker cuts bigger chunks, so stores and protocols may refuse anything above this */
 export const MAX_CHUNK_SIZE = LARGE_CHUNK_SIZE
 
+/** The chunk sizes a file may be cut at; a remote writer names one of them */
+export const CHUNK_SIZES: readonly number[] = [SMALL_CHUNK_SIZE, MEDIUM_CHUNK_SIZE, LARGE_CHUNK_SIZE]
+
 const SMALL_FILE_LIMIT = MiB
 const MEDIUM_FILE_LIMIT = 100 * MiB
 

@@ -53,16 +53,15 @@ async function fetchChunk (components: ReadComponents, cidText: string, signal?:
 }
 
 /**
- * Streams a file in order while fetching chunks ahead in parallel. Memory is bounded by the read-ahead budget
- * plus one chunk, whatever the file's size.
+ * Yields `fetch(0)` … `fetch(count - 1)` in order, with up to `ahead` of them in flight: the read-ahead of every
+ * reader, local or remote. Memory is bounded by `ahead` chunks plus the one being consumed.
  */
-export async function * readFile (components: ReadComponents, manifest: FileManifest, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
-  const ahead = Math.max(2, Math.floor((options.readAheadBytes ?? 8 * 1024 * 1024) / manifest.chunkSize))
+export async function * readAhead (count: number, ahead: number, fetch: (index: number) => Promise<Uint8Array>): AsyncGenerator<Uint8Array> {
   const pending: Array<Promise<Uint8Array>> = []
   let next = 0
   const fill = (): void => {
-    while (pending.length < ahead && next < manifest.chunks.length) {
-      const p = fetchChunk(components, manifest.chunks[next++].cid, options.signal)
+    while (pending.length < ahead && next < count) {
+      const p = fetch(next++)
       p.catch(() => {}) // awaited in order below; this only stops an unhandled-rejection warning
       pending.push(p)
     }
@@ -73,4 +72,18 @@ export async function * readFile (components: ReadComponents, manifest: FileMani
     fill()
     yield bytes
   }
+}
+
+/** How many chunks of `chunkSize` a read-ahead budget of `bytes` holds (default 8 MiB), and never fewer than two */
+export function chunksAhead (chunkSize: number, bytes = 8 * 1024 * 1024): number {
+  return Math.max(2, Math.floor(bytes / Math.max(1, chunkSize)))
+}
+
+/**
+ * Streams a file in order while fetching chunks ahead in parallel. Memory is bounded by the read-ahead budget
+ * plus one chunk, whatever the file's size.
+ */
+export function readFile (components: ReadComponents, manifest: FileManifest, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+  const { chunks } = manifest
+  return readAhead(chunks.length, chunksAhead(manifest.chunkSize, options.readAheadBytes), async i => await fetchChunk(components, chunks[i].cid, options.signal))
 }

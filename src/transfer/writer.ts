@@ -62,7 +62,7 @@ export interface WriteOptions {
  * When the size is unknown (stdin), reads up to 1 MiB to tell a small file from a large one; the rest of the
  * source streams on unchanged. At most 1 MiB is held for this.
  */
-async function sizeChunks (source: AsyncIterable<Uint8Array>, size?: number): Promise<{ chunkSize: number, source: AsyncIterable<Uint8Array> }> {
+export async function sizeChunks (source: AsyncIterable<Uint8Array>, size?: number): Promise<{ chunkSize: number, source: AsyncIterable<Uint8Array> }> {
   if (size != null) return { chunkSize: chunkSizeFor(size), source }
   const it = source[Symbol.asyncIterator]()
   const head: Uint8Array[] = []

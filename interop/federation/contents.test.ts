@@ -1,0 +1,127 @@
+import '../../src/polyfill.js'
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes, createHash } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import Database from 'better-sqlite3'
+import { CID } from 'multiformats/cid'
+import { ChunkClient } from '../../src/chunks/client.js'
+import { selfIssued } from '../../src/permissions/capability.js'
+import { Cleanup, cli, waitFor } from '../../test/helpers/daemons.js'
+import { MemberFederation } from '../../test/helpers/members.js'
+import { logger, startPeer } from '../../test/unit/chunks/fixtures.js'
+import type { CliResult } from '../../test/helpers/daemons.js'
+
+/**
+ * File contents in another member's DataStore, with real daemons of three members (a coordinator and two nodes
+ * each): the owner checks the caller's rights and hands out capabilities; the caller's daemon moves the chunks
+ * straight to and from the storage nodes. And a chunk cannot be fetched by knowing its CID.
+ */
+
+const cleanup = new Cleanup()
+let fed: MemberFederation
+let work: string
+
+async function as (member: string, ...args: string[]): Promise<CliResult> {
+  return await cli([...args, '--home', fed.peer(`coordinator.${member}`).dir])
+}
+
+async function ok (member: string, ...args: string[]): Promise<string> {
+  const r = await as(member, ...args)
+  // On failure, the end of the member's daemon log says what its side saw.
+  if (r.code !== 0) assert.fail(`${member}: ${args.join(' ')}\n${r.stderr}\n--- ${member}'s coordinator:\n${fed.peer(`coordinator.${member}`).daemon?.output().slice(-3000) ?? ''}`)
+  return r.stdout
+}
+
+async function sha256File (path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex')
+}
+
+describe('file contents in other members\' DataStores', () => {
+  before(async () => {
+    work = await cleanup.tempDir('contents-')
+    fed = await MemberFederation.create(cleanup, { nodes: 2, federation: { announceInterval: '1s' } })
+    await fed.startAll()
+    await ok('alice', 'datastore', 'create', '/media', '--strategy', 'media')
+    await ok('alice', 'grant', '/media', 'bob@garage.collective.local', 'read+write')
+    await ok('alice', 'grant', '/media', 'carol@office.collective.local', 'read')
+    await ok('alice', 'datastore', 'create', '/vault')
+    for (const m of ['bob', 'carol']) {
+      await waitFor(`${m} to know alice's DataStores`, async () => {
+        const list = JSON.parse(await ok(m, 'datastore', 'ls', '--json'))
+        return list.filter((d: any) => d.owner === 'alice@home.collective.local').length === 2
+      }, 30_000)
+    }
+    // Every node of the federation is known to alice before the writes: placement spreads across members.
+    await waitFor('alice to see six nodes', async () => JSON.parse(await ok('alice', 'df', '--json')).nodes.length >= 6, 30_000)
+  })
+
+  after(async () => { await cleanup.run() })
+
+  it('bob writes into alice\'s /media and everyone with read gets the same bytes back', async () => {
+    for (const [name, size] of [['empty.bin', 0], ['small.bin', 70_000], ['large.bin', 3 * 1024 * 1024 + 17]] as const) {
+      const local = join(work, name)
+      await writeFile(local, randomBytes(size))
+      await ok('bob', 'put', local, `/media/${name}`)
+      const stat = JSON.parse(await ok('alice', 'stat', `/media/${name}`, '--json'))
+      assert.equal(stat.size, size)
+      assert.equal(stat.owner, 'bob@garage.collective.local', 'the writer owns the file, by its certificate')
+      if (size > 0) assert.ok(stat.replicas.min >= 2, `every chunk of ${name} is at the replica count: ${JSON.stringify(stat.replicas)}`)
+      for (const reader of ['alice', 'bob', 'carol']) {
+        const out = join(work, `${name}.${reader}`)
+        await ok(reader, 'get', `/media/${name}`, out)
+        assert.equal(await sha256File(out), await sha256File(local), `${reader} reads ${name} back byte for byte`)
+      }
+    }
+    // stdin and stdout work the same way
+    const r = await cli(['write', '/media/note.txt', '--home', fed.peer('coordinator.bob').dir], { input: 'hello from bob\n' })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(await ok('carol', 'cat', '/media/note.txt'), 'hello from bob\n')
+  })
+
+  it('a write without the right is refused before any bytes move and changes nothing', async () => {
+    const local = join(work, 'carol.bin')
+    await writeFile(local, randomBytes(200_000))
+    const r = await as('carol', 'put', local, '/media/carol.bin')
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /\[PermissionDeniedError\]/)
+    assert.ok(r.stderr.includes('/media/carol.bin') && r.stderr.includes('missing right: write'), r.stderr)
+    assert.equal((await as('alice', 'stat', '/media/carol.bin')).code, 1, 'nothing was written')
+    const read = await as('bob', 'get', '/vault/anything', join(work, 'nothing'))
+    assert.equal(read.code, 1)
+    assert.match(read.stderr, /\[PermissionDeniedError\]/)
+  })
+
+  it('a chunk cannot be fetched by knowing its CID: not without a capability, not with one the thief signed itself', async () => {
+    const secret = randomBytes(300_000)
+    await writeFile(join(work, 'secret.bin'), secret)
+    await ok('alice', 'put', join(work, 'secret.bin'), '/vault/secret.bin')
+    // The thief knows exactly where the chunk is: alice's own metadata says so.
+    const db = new Database(join(fed.peer('coordinator.alice').dir, 'data', 'metadata.db'), { readonly: true })
+    const rows = db.prepare('SELECT l.cid AS cid, l.node_peer_id AS node FROM manifest_chunk m JOIN entry e ON e.id = m.entry_id JOIN chunk_location l ON l.cid = m.cid WHERE e.path = ?').all('/vault/secret.bin') as Array<{ cid: string, node: string }>
+    db.close()
+    assert.ok(rows.length >= 2, 'the chunk has copies')
+
+    // Carol, a certified member with no grant on /vault, on a device of her own.
+    const thief = await startPeer(fed.ca, 'carol', 'thief', 'client')
+    try {
+      for (const { cid, node } of rows) {
+        const at = fed.addrOf([...fed.peers.values()].find(p => p.peerId === node)!.key)
+        await thief.host.peerStore.merge(peerIdFromString(node), { multiaddrs: [multiaddr(at)] })
+        const bare = new ChunkClient({ host: thief.host, logger })
+        await assert.rejects(bare.get(peerIdFromString(node), CID.parse(cid)), (err: any) => err.name === 'ChunkAccessDeniedError' && err.reason === 'MalformedCapabilityError')
+        const forged = new ChunkClient({ host: thief.host, logger, capabilities: selfIssued(thief.privateKey) })
+        await assert.rejects(forged.get(peerIdFromString(node), CID.parse(cid)), (err: any) => err.name === 'ChunkNotFoundError')
+      }
+    } finally {
+      await thief.host.stop()
+    }
+    // ... while the owner still reads it
+    const back = join(work, 'secret.back')
+    await ok('alice', 'get', '/vault/secret.bin', back)
+    assert.ok((await readFile(back)).equals(secret))
+  })
+})
