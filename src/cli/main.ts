@@ -2,7 +2,7 @@ import { helpText, parseCommandArgs } from './command.js'
 import { UsageError } from './errors.js'
 import { resolveHome } from './contexts.js'
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
-import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke } from './commands/identity.js'
+import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke, identityShow } from './commands/identity.js'
 import { daemonCommand } from './commands/daemon.js'
 import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
@@ -19,7 +19,7 @@ const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
   ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands, ...accessCommands,
   mountCommand, unmountCommand,
-  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke
+  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke, identityShow
 ]
 
 function usage (): string {
