@@ -3,6 +3,7 @@ import { UsageError } from './errors.js'
 import { resolveHome } from './contexts.js'
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
 import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke, identityShow } from './commands/identity.js'
+import { contextCommands } from './commands/context.js'
 import { daemonCommand } from './commands/daemon.js'
 import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
@@ -19,7 +20,7 @@ const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
   ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands, ...accessCommands,
   mountCommand, unmountCommand,
-  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke, identityShow
+  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke, identityShow, ...contextCommands
 ]
 
 function usage (): string {
