@@ -1,6 +1,7 @@
 import { helpText, parseCommandArgs } from './command.js'
 import { UsageError } from './errors.js'
 import { resolveHome } from './contexts.js'
+import { expiryWarning } from './expiry-warning.js'
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
 import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke, identityShow } from './commands/identity.js'
 import { contextCommands } from './commands/context.js'
@@ -73,6 +74,11 @@ export async function main (argv: string[]): Promise<number> {
     }
     applyLogOptions(values)
     const where = cmd.usesHome === false ? undefined : await resolveHome({ home: values.home, context: values.context })
+    if (where != null) {
+      // stderr, so that --json output and `cat` stay clean on stdout
+      const warning = expiryWarning(where.home)
+      if (warning != null) console.error(warning)
+    }
     const ctx: CommandContext = {
       values,
       positionals,
