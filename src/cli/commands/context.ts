@@ -59,7 +59,7 @@ export const contextAdd: Command = {
   name: 'context add',
   summary: 'Name a collective home as a context (the first one added becomes current); never replaces one.',
   usage: 'context add NAME --home DIR',
-  description: 'The home need not exist yet: "collective-p2p --context NAME up" can create it. Adding refuses a name or a home that another context already has.',
+  description: 'The home need not exist yet: "collective-p2p up --context NAME" can create it. Adding refuses a name or a home that another context already has.',
   minPositionals: 1,
   maxPositionals: 1,
   async run (ctx) {
