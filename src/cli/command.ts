@@ -1,6 +1,4 @@
 import { parseArgs } from 'node:util'
-import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
 import { UsageError } from './errors.js'
 
 export interface OptionSpec {
@@ -16,6 +14,8 @@ export interface CommandContext {
   values: Record<string, any>
   positionals: string[]
   home: string
+  /** The context the home was chosen through (--context or the current one), if any */
+  context?: string
   json: boolean
   /** Lines for humans; suppressed in --json mode */
   out: (line?: string) => void
@@ -34,19 +34,21 @@ export interface Command {
   /** Largest number of positionals accepted (default 0) */
   maxPositionals?: number
   minPositionals?: number
+  /**
+   * false for commands that take everything from their own arguments (`daemon --config`): they neither resolve a
+   * home (so a broken contexts file cannot stop a daemon) nor warn about a home's certificate that is not theirs.
+   */
+  usesHome?: false
   run: (ctx: CommandContext) => Promise<number | void>
 }
 
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  home: { type: 'string', value: 'DIR', description: 'collective home (default $COLLECTIVE_HOME or ~/.collective-p2p)' },
+  home: { type: 'string', value: 'DIR', description: 'collective home (default: the --context, $COLLECTIVE_HOME, the current context or ~/.collective-p2p)' },
+  context: { type: 'string', value: 'NAME', description: 'use the home of this context (see "collective-p2p context ls")' },
   json: { type: 'boolean', description: 'print machine-readable JSON' },
   'log-format': { type: 'string', value: 'text|json', description: 'operator log lines on stderr as text or JSON (default $COLLECTIVE_LOG_FORMAT or text)' },
   'log-level': { type: 'string', value: 'LEVEL', description: 'least severe log level shown: debug, info, warn, error (default $COLLECTIVE_LOG_LEVEL or info)' },
   help: { type: 'boolean', short: 'h', description: 'show this help' }
-}
-
-export function defaultHome (env = process.env): string {
-  return resolve(env.COLLECTIVE_HOME ?? join(homedir(), '.collective-p2p'))
 }
 
 export function helpText (cmd: Command): string {

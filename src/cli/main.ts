@@ -1,8 +1,10 @@
-import { resolve } from 'node:path'
-import { defaultHome, helpText, parseCommandArgs } from './command.js'
+import { helpText, parseCommandArgs } from './command.js'
 import { UsageError } from './errors.js'
+import { resolveHome } from './contexts.js'
+import { expiryWarning } from './expiry-warning.js'
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
-import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke } from './commands/identity.js'
+import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke, identityShow } from './commands/identity.js'
+import { contextCommands } from './commands/context.js'
 import { daemonCommand } from './commands/daemon.js'
 import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
@@ -19,7 +21,7 @@ const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
   ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands, ...accessCommands,
   mountCommand, unmountCommand,
-  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke
+  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke, identityShow, ...contextCommands
 ]
 
 function usage (): string {
@@ -28,7 +30,7 @@ function usage (): string {
     'collective-p2p: federated storage for small groups of people who trust each other',
     '',
     'Usage: collective-p2p COMMAND [options]      (every command takes --help, --json, --home DIR,',
-    '                                              --log-format text|json and --log-level LEVEL)',
+    '                                              --context NAME, --log-format text|json and --log-level LEVEL)',
     '',
     'Commands:',
     ...COMMANDS.map(c => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -71,10 +73,20 @@ export async function main (argv: string[]): Promise<number> {
       return 0
     }
     applyLogOptions(values)
+    const where = cmd.usesHome === false ? undefined : await resolveHome({ home: values.home, context: values.context })
+    if (where != null) {
+      // stderr, so that --json output and `cat` stay clean on stdout
+      const warning = expiryWarning(where.home)
+      if (warning != null) console.error(warning)
+    }
     const ctx: CommandContext = {
       values,
       positionals,
-      home: values.home != null ? resolve(values.home) : defaultHome(),
+      get home () {
+        if (where == null) throw new Error(`"${cmd.name}" uses no collective home`)
+        return where.home
+      },
+      context: where?.context,
       json,
       out: (line = '') => { if (!json) console.log(line) },
       emit: (value) => { if (json) console.log(JSON.stringify(value, null, 2)) }

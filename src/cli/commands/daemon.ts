@@ -7,6 +7,7 @@ export const daemonCommand: Command = {
   summary: 'Run one peer (coordinator, node or client) from a config file until SIGINT or SIGTERM.',
   usage: 'daemon --config FILE [--coordinator MULTIADDR]',
   description: 'Examples of config files for each role are in config/ of the source tree.',
+  usesHome: false,
   options: {
     config: { type: 'string', value: 'FILE', description: 'the daemon\'s YAML config' },
     coordinator: { type: 'string', value: 'MULTIADDR', description: 'override the coordinator address of a node' }

@@ -1,11 +1,13 @@
 import { join, resolve } from 'node:path'
 import { ROLES } from '../../identity/names.js'
 import { homeLayout, MEMBER_FILES, ROOT_FILES } from '../../local/layout.js'
+import { NoHomeIdentityError, readHomeIdentity } from '../../local/home-identity.js'
 import { call } from '../../control/client.js'
 import { requireOption } from '../command.js'
 import { UsageError } from '../errors.js'
 import type { Command, CommandContext } from '../command.js'
 import type { Role } from '../../identity/names.js'
+import type { CertificateInfo } from '../../identity/index.js'
 
 // Loaded on use: the X.509 stack is slow to import and only these commands need it.
 const identity = async () => await import('../../identity/index.js')
@@ -107,15 +109,56 @@ export const certShow: Command = {
     infos.forEach((info, i) => {
       if (i > 0) ctx.out('')
       ctx.out(`${i === 0 ? 'Certificate' : 'Issued by'}: ${info.kind}`)
-      const rows: Array<[string, unknown]> = [
+      outRows(ctx, [
         ['subject', info.subject], ['name', info.federatedName], ['role', info.role], ['peer ID', info.peerId],
         ['domain', info.domain], ['federation', info.federation], ['issuer', info.issuer], ['serial', info.serial],
-        ['valid from', info.notBefore.toISOString()],
-        ['valid until', `${info.notAfter.toISOString()} (${info.expiresInDays < 0 ? `EXPIRED ${-info.expiresInDays} days ago` : `${info.expiresInDays} days left`})`],
-        ['sha256', info.fingerprint]
-      ]
-      for (const [k, v] of rows) if (v != null) ctx.out(`  ${k.padEnd(12)} ${String(v)}`)
+        ['valid from', info.notBefore.toISOString()], ['valid until', validUntil(info)], ['sha256', info.fingerprint]
+      ])
     })
+  }
+}
+
+/** Labelled lines, one a field; fields without a value are left out */
+function outRows (ctx: CommandContext, rows: Array<[string, unknown]>): void {
+  for (const [k, v] of rows) if (v != null) ctx.out(`  ${k.padEnd(12)} ${String(v)}`)
+}
+
+function validUntil (info: CertificateInfo): string {
+  return `${info.notAfter.toISOString()} (${info.expiresInDays < 0 ? `EXPIRED ${-info.expiresInDays} days ago` : `${info.expiresInDays} days left`})`
+}
+
+export const identityShow: Command = {
+  name: 'identity show',
+  summary: 'Show the identity of this home\'s daemon: federated name, role, peer ID, member, certificate expiry.',
+  usage: 'identity show [--context NAME] [--json]',
+  description: 'Reads the certificate of the home\'s coordinator (a home made by "up") or client; no daemon needs to run.',
+  async run (ctx) {
+    const id = await readHomeIdentity(ctx.home)
+    if (id == null) {
+      throw new NoHomeIdentityError(`${ctx.home} holds no daemon certificate (neither coordinator/peer.crt nor client/peer.crt); "collective-p2p up" creates one`)
+    }
+    const { leaf, issuer } = id
+    // The member is the local part of its CA's name, as the daemon's own status reports it
+    const member = issuer?.federatedName?.split('@')[0]
+    ctx.emit({
+      context: ctx.context ?? null,
+      home: ctx.home,
+      certFile: id.certFile,
+      name: leaf.federatedName,
+      role: leaf.role,
+      peerId: leaf.peerId,
+      member,
+      domain: leaf.domain,
+      federation: issuer?.federation,
+      issuer: leaf.issuer,
+      notAfter: leaf.notAfter,
+      expiresInDays: leaf.expiresInDays
+    })
+    ctx.out(`${leaf.federatedName ?? leaf.subject}`)
+    outRows(ctx, [
+      ['context', ctx.context], ['home', ctx.home], ['role', leaf.role], ['peer ID', leaf.peerId], ['member', member],
+      ['federation', issuer?.federation], ['issuer', leaf.issuer], ['valid until', validUntil(leaf)], ['certificate', id.certFile]
+    ])
   }
 }
 

@@ -25,13 +25,18 @@ export const statusCommand: Command = {
   async run (ctx) {
     const seconds = watchSeconds(ctx, this.usage)
     if (seconds == null) {
-      const s = await call(socketOf(ctx.home), 'status')
+      const s = await overview(ctx)
       ctx.emit(s)
       if (!ctx.json) console.log(renderStatus(s))
       return 0
     }
     return await watch(ctx, seconds)
   }
+}
+
+/** The daemon's status and the context this command chose its home through (null when none did) */
+async function overview (ctx: CommandContext, signal?: AbortSignal): Promise<any> {
+  return { ...await call(socketOf(ctx.home), 'status', {}, { signal }), context: ctx.context ?? null }
 }
 
 function watchSeconds (ctx: CommandContext, usage: string): number | undefined {
@@ -60,7 +65,7 @@ async function watch (ctx: CommandContext, seconds: number): Promise<number> {
     while (!stop.signal.aborted) {
       let frame: string
       try {
-        const s = await call(socketOf(ctx.home), 'status', {}, { signal: stop.signal })
+        const s = await overview(ctx, stop.signal)
         frame = ctx.json ? JSON.stringify(s) : renderStatus(s)
       } catch (err: any) {
         if (stop.signal.aborted) break
@@ -101,6 +106,7 @@ export function renderStatus (s: any): string {
   const out = (line = ''): void => { lines.push(line) }
   const health = s.health
   out(`${s.name as string}  (${s.role as string} of member ${s.member as string})${health != null ? `    health ${health.score as number}/100 ${health.status as string}` : ''}`)
+  if (s.context != null) out(`  context      ${s.context as string}`)
   out(`  peer ID      ${s.peerId as string}`)
   out(`  certificate  expires ${s.certificateExpires as string}`)
   for (const a of s.listen as string[]) out(`  listening    ${a}`)

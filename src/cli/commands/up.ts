@@ -49,7 +49,10 @@ export const upCommand: Command = {
     ctx.out('')
     ctx.out(`Ready: coordinator + ${local.nodeNames().length} storage nodes.`)
     ctx.out('In another terminal:')
-    const homeHint = process.env.COLLECTIVE_HOME != null || ctx.values.home != null ? ` --home ${ctx.home}` : ''
+    // Whatever chose this home must be repeated in the other terminal, unless the current context already does.
+    const homeHint = ctx.values.home == null && ctx.values.context != null
+      ? ` --context ${ctx.context as string}`
+      : process.env.COLLECTIVE_HOME != null || ctx.values.home != null ? ` --home ${ctx.home}` : ''
     ctx.out(`  collective-p2p status${homeHint}     # identities, nodes and connected peers`)
     ctx.out(`  collective-p2p peers${homeHint}      # peers with their verified names`)
     ctx.out(`  collective-p2p --help            # every command`)
