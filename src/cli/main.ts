@@ -2,7 +2,8 @@ import { resolve } from 'node:path'
 import { defaultHome, helpText, parseCommandArgs } from './command.js'
 import { UsageError } from './errors.js'
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
-import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke } from './commands/identity.js'
+import { caInit, memberInit, certIssue, certShow, certRevoke, certRenew, memberRevoke } from './commands/identity.js'
+import { inviteCommands } from './commands/invites.js'
 import { daemonCommand } from './commands/daemon.js'
 import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
@@ -17,9 +18,9 @@ import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
-  ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands, ...accessCommands,
+  ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands, ...accessCommands, ...inviteCommands,
   mountCommand, unmountCommand,
-  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke
+  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke, certRenew
 ]
 
 function usage (): string {

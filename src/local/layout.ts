@@ -13,6 +13,8 @@ export function homeLayout (home: string) {
     rootCert: join(home, 'ca', 'root.crt'),
     memberDir: join(home, 'member'),
     component: (name: string) => name === 'coordinator' ? join(home, 'coordinator') : join(home, 'nodes', name),
+    /** The one component of a home made by `invite redeem`: a client certified by the inviting member's CA */
+    client: join(home, 'client'),
     logs: join(home, 'logs'),
     upPid: join(home, 'up.pid')
   }
