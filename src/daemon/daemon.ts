@@ -129,7 +129,7 @@ export class Daemon {
   chunks?: ResilientChunkTransport
   datastores?: DataStoreDirectory
   /** A coordinator with its member CA: renews its own and its member's certificates */
-  renewal?: CertificateRenewal
+  private renewal?: CertificateRenewal
   /** Set on a coordinator that can certify newcomers: whether its handshake admits one without a certificate now */
   private admitNewcomers?: () => boolean
   /** What each storage node delivered lately, measured on real transfers; placement ranks nodes by it */
