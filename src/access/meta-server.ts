@@ -13,7 +13,7 @@ import type { Host } from '../net/host.js'
 import type { PeerIdentities } from '../net/peer-identities.js'
 import type { Entry } from '../metadata/store.js'
 import type { VerifiedIdentity } from '../identity/index.js'
-import type { ComponentLogger, Logger } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 
 export interface MetaServerComponents {
   host: Host
@@ -27,17 +27,21 @@ export interface MetaServerComponents {
   onCheck?: (right: string, allowed: boolean) => void
   /** Told when a DataStore or its grants changed, so the federation hears at once */
   onDataStoresChanged?: () => void
+  /** Ops answered by other modules (invites, certificate renewal); each checks its caller, which may be uncertified */
+  handlers?: Partial<Record<MetaOp, MetaOpHandler>>
 }
 
 type Response = Partial<MetaResponse>
 
 const CONTENT_OPS: ReadonlySet<MetaOp> = new Set([MetaOp.OPEN_READ, MetaOp.BEGIN_WRITE, MetaOp.ALLOCATE, MetaOp.COMMIT_WRITE, MetaOp.ABORT_WRITE])
+/** `caller` is the connection's verified identity; undefined for a newcomer admitted without a certificate */
+export type MetaOpHandler = (req: MetaRequest, ctx: { remotePeer: PeerId, caller?: VerifiedIdentity, signal: AbortSignal }) => Promise<Response>
 
 export function toWireEntry (e: Entry): NonNullable<MetaResponse['entry']> {
   return { path: e.path, type: e.type, mode: e.mode, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, owner: e.owner, version: e.version }
 }
 
-function toWireGrant (g: Grant): NonNullable<MetaResponse['grant']> {
+export function toWireGrant (g: Grant): NonNullable<MetaResponse['grant']> {
   return { path: g.path, subject: g.subject, grantor: g.grantor, rights: formatRights(g.rights), expiresAtMs: g.expiresAtMs ?? 0 }
 }
 
@@ -60,6 +64,8 @@ export class MetaServer {
     await handleRequests(this.components.host, META_PROTOCOL, MetaRequest, MetaResponse, async (req, { remotePeer, signal }) => {
       const caller = this.components.identities.get(remotePeer)
       try {
+        const handler = this.components.handlers?.[req.op]
+        if (handler != null) return complete(await handler(req, { remotePeer, caller, signal }))
         if (caller == null) throw new UnknownPeerError(`${remotePeer.toString()} has no verified certificate here`)
         return complete(await this.serve(caller, req, signal))
       } catch (err: any) {

@@ -113,7 +113,7 @@ async function saveContexts (file: string, contexts: Contexts): Promise<void> {
   await chmod(dirname(file), DIR_MODE)
 }
 
-function assertName (name: string): void {
+export function assertContextName (name: string): void {
   if (!NAME.test(name)) {
     throw new InvalidContextNameError(`invalid context name "${name}": use 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit`)
   }
@@ -133,7 +133,7 @@ function lookup (contexts: Contexts, name: string, file: string): Context {
  * invite can create it afterwards); a relative `home` is resolved against the working directory.
  */
 export async function addContext (file: string, name: string, options: { home: string }): Promise<Contexts> {
-  assertName(name)
+  assertContextName(name)
   const home = resolve(options.home)
   const contexts = await loadContexts(file)
   if (contexts.contexts[name] != null) {

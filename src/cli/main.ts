@@ -3,8 +3,9 @@ import { UsageError } from './errors.js'
 import { resolveHome } from './contexts.js'
 import { expiryWarning } from './expiry-warning.js'
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
-import { caInit, memberInit, certIssue, certShow, certRevoke, memberRevoke, identityShow } from './commands/identity.js'
+import { caInit, memberInit, certIssue, certShow, certRevoke, certRenew, memberRevoke, identityShow } from './commands/identity.js'
 import { contextCommands } from './commands/context.js'
+import { inviteCommands } from './commands/invites.js'
 import { daemonCommand } from './commands/daemon.js'
 import { statusCommand, peersCommand } from './commands/status.js'
 import { upCommand } from './commands/up.js'
@@ -19,9 +20,9 @@ import type { Command, CommandContext } from './command.js'
 
 const COMMANDS: Command[] = [
   upCommand, daemonCommand, statusCommand, peersCommand, membersCommand, resolveCommand,
-  ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands, ...accessCommands,
+  ...fileCommands, dfCommand, durabilityCommand, ...nodeCommands, ...accessCommands, ...inviteCommands,
   mountCommand, unmountCommand,
-  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke, identityShow, ...contextCommands
+  caInit, memberInit, memberRevoke, certIssue, certShow, certRevoke, certRenew, identityShow, ...contextCommands
 ]
 
 function usage (): string {

@@ -23,6 +23,11 @@ const schema = z.strictObject({
   controlSocket: z.string().min(1).default('control.sock'),
   listen: z.array(multiaddrString).default(['/ip4/127.0.0.1/tcp/0']),
   coordinator: multiaddrString.refine(s => s.includes('/p2p/'), 'must end in /p2p/<peer id> of the coordinator').optional(),
+  /**
+   * coordinator: the folder of its member CA (ca.key, ca.crt, the issued/ register). With it the coordinator
+   * certifies newcomers who redeem invites and renews its member's certificates; without it it does neither.
+   */
+  memberCa: z.string().min(1).optional(),
   heartbeatIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
   storage: z.strictObject({
     /** node: the most this node stores (default: free disk space less a reserve) */
@@ -152,6 +157,9 @@ export async function loadConfig (path: string): Promise<DaemonConfig> {
     scrubIntervalMs: field('repair.scrubInterval', () => parseDuration(r.scrubInterval)),
     scrubBandwidthBytesPerSecond: rate('repair.scrubBandwidth', r.scrubBandwidth)
   }
+  if (c.memberCa != null && c.role !== 'coordinator') {
+    throw new ConfigError(`config ${path} is invalid:\n  memberCa: only a coordinator issues certificates, not a ${c.role}`)
+  }
   if (federation.probeTimeoutMs >= federation.probeIntervalMs) {
     throw new ConfigError(`config ${path} is invalid:\n  federation.probeTimeout: must be shorter than federation.probeInterval`)
   }
@@ -167,6 +175,7 @@ export async function loadConfig (path: string): Promise<DaemonConfig> {
     },
     dataDir: resolve(base, c.dataDir),
     controlSocket: resolve(base, c.controlSocket),
+    memberCa: c.memberCa != null ? resolve(base, c.memberCa) : undefined,
     storage
   }
 }

@@ -1,7 +1,7 @@
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { readPeerKey, readCertificateChain, TrustStore } from '../identity/index.js'
+import { readPeerKey, readCertificateChain, TrustStore, X509Certificate } from '../identity/index.js'
 import { createHost } from '../net/host.js'
 import { PeerIdentities } from '../net/peer-identities.js'
 import { NodeRegistry } from '../node-registry/registry.js'
@@ -37,7 +37,7 @@ import { place } from '../placement/strategies.js'
 import type { StrategyName } from '../placement/strategies.js'
 import type { PlaceChunk } from '../transfer/writer.js'
 import { selfIssued } from '../permissions/capability.js'
-import { PermissionsDatabase, DataStoreRegistry, RevocationStore } from '../permissions/index.js'
+import { PermissionsDatabase, DataStoreRegistry, RevocationStore, InviteStore, META_PROTOCOL } from '../permissions/index.js'
 import { RevocationGossip } from '../access/revocations.js'
 import { DataStoreDirectory } from '../access/datastores.js'
 import { MetaServer } from '../access/meta-server.js'
@@ -46,6 +46,14 @@ import { registerAccessMethods } from '../access/control.js'
 import { RemoteContent } from '../access/content-client.js'
 import { ContentServer } from '../access/content-server.js'
 import type { ContentServerComponents } from '../access/content-server.js'
+import { CertificateIssuer } from '../access/issuer.js'
+import { CertificateRenewal } from '../access/renewal.js'
+import { InviteRedemptions } from '../access/invites.js'
+import { InviteMetrics } from '../access/invite-metrics.js'
+import { registerInviteMethods } from '../access/invite-control.js'
+import { registerCertificateMethods } from '../access/cert-control.js'
+import { MetaOp } from '../gen/meta.js'
+import type { MetaOpHandler } from '../access/meta-server.js'
 import type { ChunkTransport } from '../transfer/types.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 import type { PrivateKey } from '@libp2p/interface'
@@ -125,6 +133,10 @@ export class Daemon {
   federation?: Federation
   chunks?: ResilientChunkTransport
   datastores?: DataStoreDirectory
+  /** A coordinator with its member CA: renews its own and its member's certificates */
+  private renewal?: CertificateRenewal
+  /** Set on a coordinator that can certify newcomers: whether its handshake admits one without a certificate now */
+  private admitNewcomers?: () => boolean
   /** What each storage node delivered lately, measured on real transfers; placement ranks nodes by it */
   readonly performance = new PeerPerformance()
   repairer?: Repairer
@@ -193,6 +205,7 @@ export class Daemon {
       chain,
       trustStore,
       identities: this.identities,
+      uncertified: this.config.role === 'coordinator' ? { admit: () => this.admitNewcomers?.() === true, protocols: [META_PROTOCOL] } : undefined,
       onRefused: ({ direction, remotePeer, reason, error }) => {
         this.refusals.push({ at: new Date().toISOString(), direction, remotePeer, reason })
         if (this.refusals.length > 20) this.refusals.shift()
@@ -215,6 +228,16 @@ export class Daemon {
     await this.startRevocations(host, revocations)
     if (this.config.role === 'coordinator') await this.startCoordinator(peer)
     if (this.config.role === 'node') await this.startNode(peer)
+    registerCertificateMethods(this.control as InstrumentedControlServer, {
+      identity,
+      certFile: this.config.identity.cert,
+      trustStore,
+      host,
+      identities: this.identities,
+      meta: new MetaClient({ host }),
+      renewal: this.renewal,
+      coordinators: [this.init.coordinator ?? this.config.coordinator, ...this.config.federation.bootstrap].filter((a): a is string => a != null)
+    })
 
     if (this.config.metrics.enabled) {
       const [mhost, mport] = this.config.metrics.listen.split(':')
@@ -537,6 +560,7 @@ export class Daemon {
     const registry = files != null ? new DataStoreRegistry({ database, logger: this.logger }) : undefined
     const directory = this.datastores = await this.startPart(new DataStoreDirectory({ host, trustStore, chain, identity, registry, logger: this.logger }, { intervalMs: this.config.federation.announceIntervalMs }))
     if (registry != null && owned != null) {
+      const handlers = await this.startCertification(peer, registry, directory)
       const content = await this.startPart(new ContentServer({ files: owned.files, nodes: owned.nodes, has: owned.has, privateKey: peer.key, logger: this.logger }))
       server = await this.startPart(new MetaServer({
         host,
@@ -544,6 +568,7 @@ export class Daemon {
         registry,
         files: owned.files,
         content,
+        handlers,
         logger: this.logger,
         onCheck: (right, allowed) => {
           this.metrics.permissionChecks.inc({ right })
@@ -555,6 +580,47 @@ export class Daemon {
     const meta = new MetaClient({ host })
     const content = new RemoteContent({ meta, chunks, host, logger: this.logger })
     registerAccessMethods(this.control as InstrumentedControlServer, { identity, directory, meta, content, registry, server, files })
+  }
+
+  /**
+   * Invites and certificate renewal on a coordinator: the invite store and its control methods, and, when a member
+   * CA is configured, the issuer behind INVITE_REDEEM and CERT_RENEW. Only then does the handshake admit newcomers
+   * without a certificate (while an invite is open): without a CA nobody could be certified.
+   */
+  private async startCertification ({ host, identity, trustStore, chain, database }: PeerParts, registry: DataStoreRegistry, directory: DataStoreDirectory): Promise<Partial<Record<MetaOp, MetaOpHandler>>> {
+    const invites = new InviteStore({ database, datastores: registry, logger: this.logger })
+    const inviteMetrics = await this.startPart(new InviteMetrics({ invites, metrics: this.metrics }))
+    registerInviteMethods(this.control as InstrumentedControlServer, {
+      identity,
+      invites,
+      canCertify: this.config.memberCa != null,
+      configPath: this.config.path,
+      trustStore,
+      addrs: () => host.getMultiaddrs(),
+      onChanged: change => {
+        if (change === 'created') this.metrics.invitesCreated.inc()
+        inviteMetrics.refresh()
+      }
+    })
+    if (this.config.memberCa == null) return {}
+    const issuer = await this.startPart(new CertificateIssuer({ logger: this.logger }, { dir: this.config.memberCa, owner: new X509Certificate(chain[0].slice()) }))
+    const renewal = this.renewal = new CertificateRenewal({ issuer, trustStore, logger: this.logger })
+    const redemptions = new InviteRedemptions({
+      invites,
+      issuer,
+      trustStore,
+      identities: this.identities,
+      logger: this.logger,
+      onRedeemed: redemption => {
+        this.metrics.invitesRedeemed.inc()
+        inviteMetrics.refresh()
+        this.oplog.child('invites').info('invite redeemed', { invite: redemption.inviteId, name: redemption.name, peerId: redemption.peerId })
+        // The guest's grants changed the DataStores' versions: tell the federation now
+        void directory.announce()
+      }
+    })
+    this.admitNewcomers = () => invites.hasOpen()
+    return { [MetaOp.INVITE_REDEEM]: redemptions.serve, [MetaOp.CERT_RENEW]: renewal.serve }
   }
 
   private async startNode (peer: PeerParts): Promise<void> {
@@ -611,7 +677,7 @@ export class Daemon {
   }
 
   /** Connected peers with the identity their certificate proved */
-  peers (): Array<{ peerId: string, name?: string, role?: string, member?: string, domain?: string, addrs: string[], direction: string }> {
+  peers (): Array<{ peerId: string, name?: string, role?: string, member?: string, domain?: string, addrs: string[], direction: string, uncertified?: boolean }> {
     const host = this.host
     if (host == null) return []
     const byPeer = new Map<string, { addrs: string[], direction: string }>()
@@ -623,7 +689,8 @@ export class Daemon {
     }
     return [...byPeer.entries()].map(([peerId, c]) => {
       const v = this.identities.get(peerId)
-      return { peerId, name: v?.name, role: v?.role, member: v?.member, domain: v?.domain, addrs: c.addrs, direction: c.direction }
+      const uncertified = this.identities.isUncertified(peerId) ? true : undefined
+      return { peerId, name: v?.name, role: v?.role, member: v?.member, domain: v?.domain, addrs: c.addrs, direction: c.direction, uncertified }
     }).sort((a, b) => (a.name ?? a.peerId).localeCompare(b.name ?? b.peerId))
   }
 

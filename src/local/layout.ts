@@ -13,7 +13,7 @@ export function homeLayout (home: string) {
     rootCert: join(home, 'ca', 'root.crt'),
     memberDir: join(home, 'member'),
     component: (name: string) => name === 'coordinator' ? join(home, 'coordinator') : join(home, 'nodes', name),
-    /** The component folder of a client home (one that runs a client daemon rather than a collective of its own) */
+    /** The one component of a home made by `invite redeem`: a client certified by the inviting member's CA */
     client: join(home, 'client'),
     logs: join(home, 'logs'),
     upPid: join(home, 'up.pid')

@@ -3,8 +3,9 @@ import { mkdir, copyFile, chmod, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   createRootCA, createMemberCA, issueLeafCertificate, generatePeerKey, readPeerKey, writePeerKey,
-  writeCaKey, readCaKey, readCertificateChain, writeCertificateChain
+  writeCaKey, readCaKey, readCertificateChain, writeCertificateChain, describeCertificate, parseFederatedName
 } from '../identity/index.js'
+import { isSignedBy } from '../identity/signature.js'
 import { MEMBER_FILES, ROOT_FILES, COMPONENT_FILES } from './layout.js'
 import type { Role } from '../identity/index.js'
 import type { X509Certificate } from '@peculiar/x509'
@@ -12,6 +13,12 @@ import type { X509Certificate } from '@peculiar/x509'
 export class AlreadyInitializedError extends Error {
   static name = 'AlreadyInitializedError'
   name = 'AlreadyInitializedError'
+}
+
+/** The member CA at hand did not issue the certificate to renew, so it cannot renew it */
+export class ForeignCertificateError extends Error {
+  static name = 'ForeignCertificateError'
+  name = 'ForeignCertificateError'
 }
 
 async function ensurePrivateDir (dir: string): Promise<void> {
@@ -39,7 +46,7 @@ export async function initMember (rootDir: string, dir: string, member: string, 
   await writeCaKey(join(dir, MEMBER_FILES.key), keys.privateKey)
   await writeCertificateChain(join(dir, MEMBER_FILES.cert), [cert])
   await copyFile(join(rootDir, ROOT_FILES.cert), join(dir, MEMBER_FILES.root))
-  await register(join(rootDir, ROOT_FILES.issued), member, cert)
+  await registerIssued(join(rootDir, ROOT_FILES.issued), member, cert)
   return cert
 }
 
@@ -47,7 +54,7 @@ export async function initMember (rootDir: string, dir: string, member: string, 
  * Keeps a copy of every certificate a CA issued beside its key, by name: revoking one later needs the certificate
  * itself (a revocation record carries it), and the CA's folder is the one place sure to have it.
  */
-async function register (dir: string, name: string, cert: X509Certificate): Promise<void> {
+export async function registerIssued (dir: string, name: string, cert: X509Certificate): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   await writeCertificateChain(join(dir, `${name}.crt`), [cert])
 }
@@ -93,7 +100,38 @@ export async function issueComponent (opts: IssueOptions): Promise<{ cert: X509C
   const cert = await issueLeafCertificate({ issuerCert: memberCert, issuerKey: memberKey, publicKey: key.publicKey, name: opts.name, role: opts.role, validityDays: opts.validityDays })
   const certFile = join(opts.outDir, COMPONENT_FILES.cert)
   await writeCertificateChain(certFile, [cert, memberCert])
-  await register(join(opts.memberDir, MEMBER_FILES.issued), opts.name, cert)
+  await registerIssued(join(opts.memberDir, MEMBER_FILES.issued), opts.name, cert)
   await copyFile(join(opts.memberDir, MEMBER_FILES.root), join(opts.outDir, COMPONENT_FILES.root))
   return { cert, keyFile, certFile }
+}
+
+export interface RenewOptions {
+  memberDir: string
+  /** The component folder: peer.key and the peer.crt to renew */
+  dir: string
+  validityDays?: number
+}
+
+/**
+ * Renews a component's certificate with the member CA that issued it: same key, name and role, a new validity.
+ * peer.crt is replaced atomically; a daemon running from the folder presents the new one after its next restart.
+ */
+export async function renewComponent (opts: RenewOptions): Promise<{ cert: X509Certificate, previous: X509Certificate, certFile: string }> {
+  const certFile = join(opts.dir, COMPONENT_FILES.cert)
+  const [previous] = await readCertificateChain(certFile)
+  const [memberCert] = await readCertificateChain(join(opts.memberDir, MEMBER_FILES.cert))
+  if (!(await isSignedBy(previous, memberCert))) {
+    throw new ForeignCertificateError(`${certFile} (${previous.subject}) was not issued by the member CA in ${opts.memberDir}`)
+  }
+  const info = describeCertificate(previous)
+  if (info.kind !== 'leaf' || info.role == null || info.federatedName == null) throw new ForeignCertificateError(`${certFile} holds no component certificate`)
+  const { cert } = await issueComponent({
+    memberDir: opts.memberDir,
+    outDir: opts.dir,
+    role: info.role,
+    name: parseFederatedName(info.federatedName).local,
+    keyFile: join(opts.dir, COMPONENT_FILES.key),
+    validityDays: opts.validityDays
+  })
+  return { cert, previous, certFile }
 }

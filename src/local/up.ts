@@ -95,6 +95,8 @@ export class LocalCollective {
           identity: { key: COMPONENT_FILES.key, cert: COMPONENT_FILES.cert, root: COMPONENT_FILES.root },
           dataDir: 'data',
           controlSocket: name === 'coordinator' ? '../control.sock' : 'control.sock',
+          // The member CA lives in this home: the coordinator certifies invited newcomers and renews certificates.
+          ...(name === 'coordinator' ? { memberCa: '../member' } : {}),
           // The coordinator keeps one port for good, so that nodes find it again after it restarts; nodes can move.
           listen: [`/ip4/127.0.0.1/tcp/${name === 'coordinator' ? await freePort() : 0}`]
         }

@@ -1,18 +1,15 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { serviceCapabilities } from '@libp2p/interface'
-import { pbStream } from '@libp2p/utils'
-import { CertificateChain, Verdict } from '../gen/noise-cert.js'
 import { rolesMayConnect } from './role-policy.js'
-import { CertificateRefusedError, HandshakeTimeoutError } from './errors.js'
+import { HANDSHAKE_PROTOCOL, exchangeCertificates, noiseFailed } from './cert-exchange.js'
+import { inviteOnlyMuxer } from './invite-only.js'
+import type { Direction, RefusalEvent } from './cert-exchange.js'
 import type { PeerIdentities } from './peer-identities.js'
 import type { NoiseComponents } from '@chainsafe/libp2p-noise'
 import type { TrustStore, Role, VerifiedIdentity } from '../identity/index.js'
-import type { ConnectionEncrypter, MessageStream, SecureConnectionOptions, SecuredConnection, Logger } from '@libp2p/interface'
+import type { ConnectionEncrypter, MessageStream, PeerId, SecureConnectionOptions, SecuredConnection, StreamMuxerFactory, Logger } from '@libp2p/interface'
 
-export const HANDSHAKE_PROTOCOL = '/collective/noise-cert/1.0.0'
-
-/** A chain is at most 4 certificates of 16 KiB each; anything larger is refused before it is decoded */
-export const MAX_CHAIN_MESSAGE_BYTES = 70 * 1024
+export { HANDSHAKE_PROTOCOL, MAX_CHAIN_MESSAGE_BYTES } from './cert-exchange.js'
 
 export interface CertifiedNoiseInit {
   /** Our own certificate chain as DER, leaf first then the member CA */
@@ -25,10 +22,15 @@ export interface CertifiedNoiseInit {
   identities: PeerIdentities
   /** How long the certificate exchange may take after Noise completes (default 10 s) */
   timeoutMs?: number
+  /**
+   * Inbound only: remotes presenting an empty chain (newcomers redeeming an invite) are admitted, uncertified,
+   * while `admit()` says so (a coordinator: while it has unexpired invites), to `protocols` alone. Absent: never.
+   */
+  uncertified?: { admit: () => boolean, protocols: string[] }
   /** Called for every refusal, with the stable name of the failed check; feeds logs and metrics */
-  onRefused?: (event: { direction: 'inbound' | 'outbound', remotePeer?: string, reason: string, error: Error }) => void
+  onRefused?: (event: RefusalEvent) => void
   /** Called for every accepted peer */
-  onAccepted?: (event: { direction: 'inbound' | 'outbound', identity: VerifiedIdentity }) => void
+  onAccepted?: (event: { direction: Direction, identity: VerifiedIdentity }) => void
 }
 
 class RoleMismatchError extends Error {
@@ -36,12 +38,19 @@ class RoleMismatchError extends Error {
   name = 'RoleNotAllowedError'
 }
 
+/** An empty chain, at a peer that admits none now (it has no open invite, or redeems none at all) */
+export class InvitesClosedError extends Error {
+  static name = 'InvitesClosedError'
+  name = 'InvitesClosedError'
+}
+
 /**
  * A connection encrypter that runs Noise (bound to one federation by using the hash of its root certificate as
  * the prologue) and then exchanges and verifies certificate chains inside the encrypted channel. Noise has
  * already proved the remote holds the key of its peer ID, so a chain whose leaf key is that key proves the
  * remote's federated name and role. A peer that fails any check never reaches the muxer, so identify, kad-dht,
- * gossipsub and our own protocols never see it.
+ * gossipsub and our own protocols never see it. The one exception, on a coordinator with open invites, is a
+ * newcomer without a certificate: its connection gets a muxer that lets it reach INVITE_REDEEM and nothing else.
  */
 export class CertifiedNoise implements ConnectionEncrypter {
   readonly protocol = HANDSHAKE_PROTOCOL
@@ -59,78 +68,50 @@ export class CertifiedNoise implements ConnectionEncrypter {
   }
 
   async secureOutbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    const secured = await this.noise.secureOutbound(connection, options).catch(err => { throw this.noiseFailed('outbound', err) })
-    return this.exchange(secured, 'outbound', options)
+    const secured = await this.noise.secureOutbound(connection, options).catch(err => { throw noiseFailed('outbound', err, this.log, this.init.onRefused) })
+    return await this.exchange(secured, 'outbound', options)
   }
 
   async secureInbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    const secured = await this.noise.secureInbound(connection, options).catch(err => { throw this.noiseFailed('inbound', err) })
-    return this.exchange(secured, 'inbound', options)
+    const secured = await this.noise.secureInbound(connection, options).catch(err => { throw noiseFailed('inbound', err, this.log, this.init.onRefused) })
+    return await this.exchange(secured, 'inbound', options)
   }
 
-  /** A Noise failure is what a peer of another federation (different prologue) or a non-collective peer causes */
-  private noiseFailed (direction: 'inbound' | 'outbound', err: Error): Error {
-    this.log('%s noise handshake failed - %s', direction, err.message)
-    this.init.onRefused?.({ direction, reason: 'NoiseHandshakeError', error: err })
-    return err
-  }
+  private async exchange (secured: SecuredConnection, direction: Direction, options?: SecureConnectionOptions): Promise<SecuredConnection> {
+    const { connection, admitted: identity } = await exchangeCertificates(secured, {
+      chain: this.init.chain,
+      judge: async (remote, peer) => await this.judge(remote, peer, direction, secured),
+      direction,
+      timeoutMs: this.init.timeoutMs,
+      log: this.log,
+      onRefused: this.init.onRefused
+    }, options)
 
-  private async exchange (secured: SecuredConnection, direction: 'inbound' | 'outbound', options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    const timeout = AbortSignal.timeout(this.init.timeoutMs ?? 10_000)
-    const signal = options?.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
-    const pb = pbStream(secured.connection, { maxDataLength: MAX_CHAIN_MESSAGE_BYTES })
-
-    try {
-      // Both sides write first and read second, so neither waits for the other.
-      await pb.write({ certificates: this.init.chain as Array<Uint8Array<ArrayBuffer>> }, CertificateChain, { signal })
-      const remote = await pb.read(CertificateChain, { signal, limits: { certificates: 4 } })
-
-      let identity: VerifiedIdentity | undefined
-      let refusal: Error | undefined
-      try {
-        identity = await this.init.trustStore.verifyChain(remote.certificates, secured.remotePeer)
-        if (!rolesMayConnect(this.init.localRole, identity.role)) {
-          throw new RoleMismatchError(`a ${identity.role} may not connect to a ${this.init.localRole}`)
-        }
-      } catch (err: any) {
-        refusal = err
-      }
-
-      // Both sides send their verdict and read the other's before anyone closes, so each learns why it was
-      // refused. A side that refuses waits only briefly: a hostile peer gets no time to hold the connection.
-      const wrote = await pb.write({ accepted: refusal == null, reason: refusal?.name ?? '' }, Verdict, { signal }).then(() => undefined, (err: unknown) => asError(err))
-      const readSignal = refusal == null ? signal : AbortSignal.any([signal, AbortSignal.timeout(2_000)])
-      const verdict = await pb.read(Verdict, { signal: readSignal }).catch((err: unknown) => asError(err))
-      if (refusal != null) throw refusal
-      if (verdict instanceof Error) throw wrote ?? verdict
-      if (!verdict.accepted) throw new CertificateRefusedError(verdict.reason.slice(0, 64))
-
-      if (identity == null) throw new Error('unreachable: accepted without identity')
-      this.init.identities.set(identity)
-      this.init.onAccepted?.({ direction, identity })
-      this.log('%s handshake with %s (%s) accepted', direction, identity.name, identity.peerId)
-      return { ...secured, connection: pb.unwrap() }
-    } catch (thrown: unknown) {
-      const err = asError(thrown)
-      const error: Error = timeout.aborted && options?.signal?.aborted !== true
-        ? new HandshakeTimeoutError(`certificate exchange timed out after ${this.init.timeoutMs ?? 10_000} ms`)
-        : err
-      this.log.error('%s handshake with %p refused - %s: %s', direction, secured.remotePeer, error.name, error.message)
-      this.init.onRefused?.({ direction, remotePeer: secured.remotePeer.toString(), reason: error instanceof CertificateRefusedError ? `remote:${error.reason}` : (error.name ?? 'Error'), error })
-      secured.connection.abort(error)
-      // The upgrader keeps only the message, so the stable name travels in it.
-      error.message = `${String(error.name)}: ${String(error.message)}`
-      throw error
+    if (identity == null) {
+      this.init.identities.setUncertified(secured.remotePeer)
+      this.log('inbound handshake with %p admitted without a certificate, for %s only', secured.remotePeer, this.init.uncertified?.protocols.join(' '))
+      return { ...secured, connection, streamMuxer: inviteOnlyMuxer(secured.streamMuxer as StreamMuxerFactory, { protocols: this.init.uncertified?.protocols ?? [], log: this.log }) }
     }
+    this.init.identities.set(identity)
+    this.init.onAccepted?.({ direction, identity })
+    this.log('%s handshake with %s (%s) accepted', direction, identity.name, identity.peerId)
+    return { ...secured, connection }
   }
-}
 
-/** Streams sometimes reject with events or strings; everything we rethrow must be an Error with a name */
-function asError (err: unknown): Error {
-  if (err instanceof Error) return err
-  const e = new Error(typeof err === 'string' ? err : `connection closed during the certificate exchange (${String((err as any)?.type ?? err)})`)
-  e.name = 'HandshakeClosedError'
-  return e
+  /** The remote's verified identity, or undefined for a newcomer admitted without one */
+  private async judge (remote: Uint8Array[], peer: PeerId, direction: Direction, secured: SecuredConnection): Promise<VerifiedIdentity | undefined> {
+    if (remote.length === 0 && direction === 'inbound' && this.init.uncertified != null) {
+      if (!this.init.uncertified.admit()) throw new InvitesClosedError('an empty certificate chain is admitted only while invites are open')
+      // Only a muxer we wrap can keep the newcomer away from every other protocol
+      if (secured.streamMuxer == null) throw new InvitesClosedError('a newcomer must offer its stream muxer in the Noise handshake')
+      return undefined
+    }
+    const identity = await this.init.trustStore.verifyChain(remote, peer)
+    if (!rolesMayConnect(this.init.localRole, identity.role)) {
+      throw new RoleMismatchError(`a ${identity.role} may not connect to a ${this.init.localRole}`)
+    }
+    return identity
+  }
 }
 
 export function certifiedNoise (init: CertifiedNoiseInit): (components: NoiseComponents) => ConnectionEncrypter {

@@ -7,7 +7,9 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { certifiedNoise } from './certified-noise.js'
+import { inviteeNoise } from './invitee-noise.js'
 import type { CertifiedNoiseInit } from './certified-noise.js'
+import type { InviteeNoiseInit } from './invitee-noise.js'
 import type { Role } from '../identity/index.js'
 import type { PrivateKey, Libp2p } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
@@ -68,6 +70,31 @@ export interface OpenHostInit {
  */
 export async function createOpenHost (init: OpenHostInit): Promise<Host> {
   return buildHost({ ...init, role: init.role ?? 'node' }, noise())
+}
+
+export interface InviteeHostInit extends InviteeNoiseInit {
+  /** The newcomer's freshly generated key, which the redemption certifies */
+  privateKey: PrivateKey
+  dialTimeoutMs?: number
+}
+
+/**
+ * The host of a newcomer redeeming an invite: it dials the inviting coordinator and sends one request. It listens
+ * nowhere and runs no service (identify, kad-dht, gossipsub, ping): an uncertified connection carries nothing else.
+ */
+export async function createInviteeHost (init: InviteeHostInit): Promise<Libp2p> {
+  const { privateKey, dialTimeoutMs, ...noiseInit } = init
+  return await createLibp2p({
+    privateKey,
+    start: false,
+    addresses: { listen: [] },
+    transports: [tcp()],
+    connectionEncrypters: [inviteeNoise(noiseInit)],
+    streamMuxers: [yamux()],
+    connectionManager: { dialTimeout: dialTimeoutMs ?? 10_000 },
+    // Its ping would be refused by the coordinator's invite-only muxer; the connection lives seconds anyway.
+    connectionMonitor: { enabled: false }
+  })
 }
 
 type BuildInit = OpenHostInit & { role: Role }

@@ -59,6 +59,8 @@ export interface Redemption {
   peerId: string
   inviteId: string
   grants: Grant[]
+  /** A repeat of an earlier successful redemption: nothing was counted or granted this time */
+  retry: boolean
 }
 
 export interface InviteStoreComponents {
@@ -232,7 +234,7 @@ export class InviteStore {
       const name = `${local}@${row.created_by.slice(row.created_by.indexOf('@') + 1)}`
       const taken = this.db.stmt<RedemptionRow>('SELECT * FROM perm_redemption WHERE name = ? OR peer_id = ?').all(name, peer) as RedemptionRow[]
       const retry = taken.find(r => r.name === name && r.peer_id === peer && r.code_hash === hash)
-      if (retry != null) return this.redemption(row, name, local, peer, now)
+      if (retry != null) return this.redemption(row, name, local, peer, now, true)
 
       if (row.revoked_at_ms != null) throw new InviteRevokedError(`invite ${row.id} was revoked`)
       if (now >= row.expires_at_ms) throw new InviteExpiredError(`invite ${row.id} expired at ${new Date(row.expires_at_ms).toISOString()}`)
@@ -249,16 +251,25 @@ export class InviteStore {
       this.db.stmt('UPDATE perm_invite SET uses = uses + 1 WHERE code_hash = ?').run(hash)
       this.db.stmt('INSERT INTO perm_redemption (name, peer_id, code_hash, redeemed_at_ms) VALUES (?, ?, ?, ?)').run(name, peer, hash, now)
       this.log('invite %s redeemed by %s as %s', row.id, peer, name)
-      return this.redemption(row, name, local, peer, now)
+      return this.redemption(row, name, local, peer, now, false)
     })
   }
 
-  private redemption (row: InviteRow, name: string, local: string, peerId: string, now: number): Redemption {
+  /**
+   * Whether any invite can still admit someone: not revoked and not expired. The handshake admits newcomers without
+   * a certificate only then. A used-up invite still counts until it expires, so a newcomer whose answer was lost
+   * can repeat its redemption.
+   */
+  hasOpen (now = this.now()): boolean {
+    return this.db.stmt('SELECT 1 FROM perm_invite WHERE revoked_at_ms IS NULL AND expires_at_ms > ? LIMIT 1').get(now) != null
+  }
+
+  private redemption (row: InviteRow, name: string, local: string, peerId: string, now: number, retry: boolean): Redemption {
     const grants = toInvite(row).grants.flatMap(g => {
       const ds = this.components.datastores.datastoreOf(g.path)
       return this.components.datastores.grants(ds.path, now).filter(x => x.subject === name && x.path === g.path && x.grantor === row.created_by)
     })
-    return { name, local, peerId, inviteId: row.id, grants }
+    return { name, local, peerId, inviteId: row.id, grants, retry }
   }
 
   private row (hash: string): InviteRow | undefined {

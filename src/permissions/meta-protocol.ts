@@ -89,6 +89,7 @@ const STATUS_BY_ERROR: Readonly<Record<string, MetaStatus>> = Object.freeze({
   PermissionDeniedError: MetaStatus.DENIED,
   OperationNotAllowedError: MetaStatus.DENIED,
   UnknownPeerError: MetaStatus.DENIED,
+  CertificateRevokedError: MetaStatus.DENIED,
   NotFoundError: MetaStatus.NOT_FOUND,
   NoSuchDataStoreError: MetaStatus.NOT_FOUND,
   NoSuchGrantError: MetaStatus.NOT_FOUND,

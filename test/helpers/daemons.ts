@@ -1,9 +1,9 @@
 import { spawn, execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, dirname } from 'node:path'
+import { join, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { stringify } from 'yaml'
+import { parse, stringify } from 'yaml'
 import { call } from '../../src/control/client.js'
 import { initRoot, initMember, issueComponent } from '../../src/local/provision.js'
 import type { ChildProcess } from 'node:child_process'
@@ -73,9 +73,12 @@ export interface RunningDaemon {
   stop: () => Promise<number | null>
 }
 
-/** Starts `collective-p2p daemon` as a separate process and waits until its control socket answers */
+/**
+ * Starts `collective-p2p daemon` with `dir/config.yaml` as a separate process and waits until its control socket
+ * (where the config puts it) answers
+ */
 export async function startDaemon (cleanup: Cleanup, dir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<RunningDaemon> {
-  const socket = join(dir, 'control.sock')
+  const socket = resolve(dir, parse(await readFile(join(dir, 'config.yaml'), 'utf8')).controlSocket ?? 'control.sock')
   let out = ''
   const proc = cleanup.track(spawn(process.execPath, [BIN, 'daemon', '--config', join(dir, 'config.yaml'), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }

@@ -5,7 +5,8 @@ import { formatBytes } from '../../util/units.js'
 import { UsageError } from '../errors.js'
 import type { Command, CommandContext } from '../command.js'
 
-async function ask (ctx: CommandContext, method: string, params: Record<string, unknown> = {}): Promise<any> {
+/** One call to the daemon of the command's home */
+export async function ask (ctx: CommandContext, method: string, params: Record<string, unknown> = {}): Promise<any> {
   return await call(homeLayout(ctx.home).controlSocket, method, params)
 }
 

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path'
 import { ROLES } from '../../identity/names.js'
-import { homeLayout, MEMBER_FILES, ROOT_FILES } from '../../local/layout.js'
+import { existsSync } from 'node:fs'
+import { homeLayout, COMPONENT_FILES, MEMBER_FILES, ROOT_FILES } from '../../local/layout.js'
 import { NoHomeIdentityError, readHomeIdentity } from '../../local/home-identity.js'
 import { call } from '../../control/client.js'
 import { requireOption } from '../command.js'
@@ -92,6 +93,50 @@ export const certIssue: Command = {
     ctx.out(`  key      ${keyFile}`)
     ctx.out(`  chain    ${certFile}`)
     ctx.out(`  expires  ${info.notAfter.toISOString()}`)
+  }
+}
+
+/** The component whose daemon the home's control socket serves: its coordinator, or the client `invite redeem` made */
+function daemonComponent (home: string): string {
+  const layout = homeLayout(home)
+  const dir = [layout.component('coordinator'), layout.client].find(d => existsSync(join(d, COMPONENT_FILES.cert)))
+  if (dir == null) throw new UsageError(`${home} holds neither a coordinator nor a client certificate; name the component folder with --dir`)
+  return dir
+}
+
+export const certRenew: Command = {
+  name: 'cert renew',
+  summary: 'Renew this home\'s daemon certificate (same key, name and role) with the member CA that issued it.',
+  usage: 'cert renew [--days N] [--member-dir DIR] [--dir DIR]',
+  description: 'With the member CA on this machine (HOME/member, or --member-dir) the certificate is reissued here, daemon or not. Otherwise the running daemon asks its member\'s coordinator, which renews the certificate of the connection\'s verified identity unless it was revoked. Either way the file is replaced atomically and a running daemon presents the new certificate after its next restart.',
+  options: {
+    days: { type: 'string', value: 'N', description: 'validity in days (default 365, never beyond the member CA\'s own expiry)' },
+    'member-dir': { type: 'string', value: 'DIR', description: 'renew here with the member CA in DIR (default HOME/member when it holds ca.key)' },
+    dir: { type: 'string', value: 'DIR', description: 'with a member CA here: the component folder to renew (default HOME/coordinator or HOME/client)' }
+  },
+  async run (ctx) {
+    const days = ctx.values.days != null ? Number(ctx.values.days) : undefined
+    if (days != null && (!Number.isInteger(days) || days < 1)) throw new UsageError('--days must be a positive whole number')
+    const layout = homeLayout(ctx.home)
+    const memberDir = ctx.values['member-dir'] != null
+      ? resolve(ctx.values['member-dir'])
+      : existsSync(join(layout.memberDir, MEMBER_FILES.key)) ? layout.memberDir : undefined
+    let result: { name: string, previousExpiry: string, expires: string, certFile: string, via: string }
+    if (memberDir != null) {
+      const { renewComponent } = await provision()
+      const { cert, previous, certFile } = await renewComponent({ memberDir, dir: resolve(ctx.values.dir ?? daemonComponent(ctx.home)), validityDays: days })
+      const info = (await identity()).describeCertificate(cert)
+      result = { name: info.federatedName ?? cert.subject, previousExpiry: previous.notAfter.toISOString(), expires: cert.notAfter.toISOString(), certFile, via: memberDir }
+    } else {
+      if (ctx.values.dir != null) throw new UsageError('--dir needs the member CA on this machine (--member-dir); without it the running daemon renews its own certificate')
+      result = await call(layout.controlSocket, 'cert.renew', { days })
+    }
+    ctx.emit({ ...result, restartRequired: true })
+    ctx.out(`renewed the certificate of ${result.name} (by ${result.via})`)
+    ctx.out(`  was valid until  ${result.previousExpiry}`)
+    ctx.out(`  now valid until  ${result.expires}`)
+    ctx.out(`  written to       ${result.certFile}`)
+    ctx.out('A running daemon keeps presenting the old certificate until it restarts: restart it to use the new one.')
   }
 }
 

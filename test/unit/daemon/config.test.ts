@@ -1,7 +1,7 @@
 import '../../../src/polyfill.js'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +22,20 @@ describe('daemon config', () => {
     assert.match(node.coordinator ?? '', /\/p2p\/12D3KooW/)
   })
 
+  it('resolves a coordinator\'s memberCa against the config\'s folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'config-test-'))
+    try {
+      const file = join(dir, 'coordinator', 'c.yaml')
+      await mkdir(dirname(file))
+      await writeFile(file, 'role: coordinator\nidentity: { key: k, cert: c, root: r }\nmemberCa: ../member\n')
+      assert.equal((await loadConfig(file)).memberCa, join(dir, 'member'))
+      await writeFile(file, 'role: coordinator\nidentity: { key: k, cert: c, root: r }\n')
+      assert.equal((await loadConfig(file)).memberCa, undefined)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('names every bad key', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'config-test-'))
     try {
@@ -37,6 +51,8 @@ describe('daemon config', () => {
       await assert.rejects(loadConfig(file), /storage\.capacity: invalid size "lots"/)
       await writeFile(file, 'role: coordinator\nidentity: { key: k, cert: c, root: r }\nstorage: { gcGrace: soon }\n')
       await assert.rejects(loadConfig(file), /storage\.gcGrace: invalid duration "soon"/)
+      await writeFile(file, 'role: node\nidentity: { key: k, cert: c, root: r }\nmemberCa: ../member\n')
+      await assert.rejects(loadConfig(file), /memberCa: only a coordinator issues certificates, not a node/)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

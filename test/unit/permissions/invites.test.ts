@@ -55,8 +55,21 @@ describe('InviteStore', () => {
   it('answers a retry of the same redemption without counting a use', () => {
     const { code } = invites.create(carol, { grants: [{ path: '/shared', rights: ['read'] }], maxUses: 2 })
     const first = invites.redeem(code, newcomer, 'dave')
-    assert.deepEqual(invites.redeem(code, newcomer, 'guest-dave'), first)
+    assert.equal(first.retry, false)
+    assert.deepEqual(invites.redeem(code, newcomer, 'guest-dave'), { ...first, retry: true })
     assert.equal(invites.list()[0].uses, 1)
+  })
+
+  it('is open while an invite is neither expired nor revoked, used up or not', () => {
+    assert.equal(invites.hasOpen(), false)
+    const { code } = invites.create(carol, { grants: [{ path: '/shared', rights: ['read'] }], maxUses: 1, validForMs: DAY })
+    invites.redeem(code, newcomer, 'dave')
+    // used up, but a newcomer whose answer was lost must still reach the coordinator to repeat its redemption
+    assert.equal(invites.hasOpen(), true)
+    assert.equal(invites.hasOpen(clock + DAY), false)
+    const second = invites.create(carol, { grants: [{ path: '/shared', rights: ['read'] }] })
+    invites.revoke(carol, second.invite.id)
+    assert.equal(invites.hasOpen(clock + DAY), false)
   })
 
   it('refuses exhausted, expired, revoked, unknown and malformed codes, counting nothing', () => {
