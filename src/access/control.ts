@@ -25,6 +25,11 @@ export interface AccessMethodsInit {
   files?: FileService
   /** Moves file contents to and from other members' DataStores */
   content: RemoteContent
+  /**
+   * A client's member coordinator (peer ID): paths outside every DataStore are the member's own namespace there.
+   * Absent on a coordinator, whose own namespace is local.
+   */
+  home?: string
 }
 
 export class RemoteTransferError extends Error {
@@ -44,6 +49,10 @@ export class CrossDataStoreMoveError extends Error {
  */
 export function registerAccessMethods (control: ControlServer, init: AccessMethodsInit): void {
   const { identity, directory, meta, registry, server, files, content } = init
+  // The member's own namespace, on its coordinator, as a pseudo-DataStore covering every path no DataStore holds
+  const home: KnownDataStore | undefined = init.home == null
+    ? undefined
+    : { path: '/', owner: `${identity.member}@${identity.domain}`, strategy: 'hybrid', replicas: 0, createdAtMs: 0, version: 0, coordinator: init.home, local: false }
 
   const requireExact = (path: string): KnownDataStore => {
     const p = normalizePath(path)
@@ -52,9 +61,11 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
     return ds
   }
 
+  /** Who answers for `path` when it is not this daemon: another member's DataStore, or a client's home coordinator */
   const remote = (path: string): KnownDataStore | undefined => {
     const ds = directory.find(path)
-    return ds != null && !ds.local ? ds : undefined
+    if (ds != null) return ds.local ? undefined : ds
+    return home
   }
 
   control.register('datastore.create', async p => {
@@ -156,7 +167,7 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
   const localMove = control.handler('fs.mv')
   control.register('fs.mv', async (p, ctx) => {
     const [src, dst] = [str(p, 'src'), str(p, 'dst')]
-    const [from, to] = [directory.find(src), directory.find(dst)]
+    const [from, to] = [directory.find(src) ?? home, directory.find(dst) ?? home]
     if (from?.path !== to?.path) throw new CrossDataStoreMoveError(`${src} and ${dst} are in different DataStores: copy, then remove`)
     if (from != null && !from.local) return fromWireEntry((await meta.call(from.coordinator, { op: MetaOp.MV, path: src, destination: dst }, { signal: ctx.signal })).entry!)
     if (localMove == null) throw new TypeError(`${src} is in no DataStore this ${identity.role} can reach`)

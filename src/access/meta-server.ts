@@ -1,8 +1,8 @@
 import { handleRequests } from '../net/rpc.js'
 import { MetaOp, MetaRequest, MetaResponse, MetaStatus } from '../gen/meta.js'
-import { normalizePath } from '../metadata/paths.js'
+import { isDescendant, normalizePath } from '../metadata/paths.js'
 import {
-  META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf, parseRights, formatRights, principalOf
+  META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf, parseRights, formatRights, principalOf, PermissionDeniedError
 } from '../permissions/index.js'
 import { InvalidMetaRequestError, NotOwnerError } from '../permissions/meta-protocol.js'
 import { UnknownPeerError } from '../chunks/protocol.js'
@@ -17,7 +17,11 @@ import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 
 export interface MetaServerComponents {
   host: Host
+  /** This coordinator's own identity: its member's components may use the member's own namespace */
+  identity: VerifiedIdentity
   identities: PeerIdentities
+  /** The federation's DataStores: a path in one another coordinator owns is refused as not ours */
+  directory?: { find: (path: string) => { local: boolean } | undefined }
   registry: DataStoreRegistry
   files: FileService
   /** File contents (OPEN_READ and the write ops); without it they are refused as not served */
@@ -92,13 +96,30 @@ export class MetaServer {
   private check (caller: VerifiedIdentity, path: string, op: MetaOp): void {
     const right = REQUIRED_RIGHT[op]
     if (right == null) return
-    this.owned(path)
     try {
-      this.components.registry.check(caller, path, right)
+      if (this.inDataStore(path)) this.components.registry.check(caller, path, right)
+      else this.checkPrivate(caller, path, right)
       this.components.onCheck?.(right, true)
-    } catch (err) {
-      this.components.onCheck?.(right, false)
+    } catch (err: any) {
+      if (err.name === 'PermissionDeniedError') this.components.onCheck?.(right, false)
       throw err
+    }
+  }
+
+  private inDataStore (path: string): boolean {
+    return this.components.registry.list().some(d => d.path === path || isDescendant(d.path, path))
+  }
+
+  /**
+   * Outside its DataStores a coordinator's namespace is its member's own: its member's other components (a
+   * laptop's client daemon) use it as the member, nobody else does, guests included.
+   */
+  private checkPrivate (caller: VerifiedIdentity, path: string, right: string): void {
+    if (this.components.directory?.find(path)?.local === false) throw new NotOwnerError(`${path} is in a DataStore another coordinator owns`)
+    const principal = principalOf(caller)
+    const member = principalOf(this.components.identity)
+    if (principal !== member) {
+      throw new PermissionDeniedError(principal, path, right, { detail: `${path} is in ${member}'s own namespace, outside every DataStore` })
     }
   }
 
@@ -143,8 +164,11 @@ export class MetaServer {
         if (registry.get(path) != null) throw new InvalidMetaRequestError(`${path} is a DataStore's root; it is not moved`)
         return { entry: toWireEntry(await files.rename(path, destination)) }
       }
-      case MetaOp.RIGHTS:
-        return { rights: formatRights(registry.rights(caller, path)) }
+      case MetaOp.RIGHTS: {
+        if (this.inDataStore(path)) return { rights: formatRights(registry.rights(caller, path)) }
+        const own = principalOf(caller) === principalOf(this.components.identity)
+        return { rights: own ? formatRights(['read', 'write', 'delete', 'share']) : '' }
+      }
       case MetaOp.DATASTORE_SHOW: {
         const ds = this.owned(path)
         // Anyone with a right in it may see who else has one; others learn only that it exists (from gossip).

@@ -40,6 +40,7 @@ import { selfIssued } from '../permissions/capability.js'
 import { PermissionsDatabase, DataStoreRegistry, RevocationStore, InviteStore, META_PROTOCOL } from '../permissions/index.js'
 import { RevocationGossip } from '../access/revocations.js'
 import { DataStoreDirectory } from '../access/datastores.js'
+import { CoordinatorLink } from '../federation/coordinator-link.js'
 import { MetaServer } from '../access/meta-server.js'
 import { MetaClient } from '../access/meta-client.js'
 import { registerAccessMethods } from '../access/control.js'
@@ -133,6 +134,8 @@ export class Daemon {
   federation?: Federation
   chunks?: ResilientChunkTransport
   datastores?: DataStoreDirectory
+  /** A client's connection to its member's coordinator */
+  coordinatorLink?: CoordinatorLink
   /** A coordinator with its member CA: renews its own and its member's certificates */
   private renewal?: CertificateRenewal
   /** Set on a coordinator that can certify newcomers: whether its handshake admits one without a certificate now */
@@ -228,6 +231,7 @@ export class Daemon {
     await this.startRevocations(host, revocations)
     if (this.config.role === 'coordinator') await this.startCoordinator(peer)
     if (this.config.role === 'node') await this.startNode(peer)
+    if (this.config.role === 'client') await this.startClient(peer)
     registerCertificateMethods(this.control as InstrumentedControlServer, {
       identity,
       certFile: this.config.identity.cert,
@@ -553,7 +557,29 @@ export class Daemon {
    * meta server for every remote caller) and every daemon knows the federation's DataStores and routes operations
    * on other members' ones to their coordinators.
    */
-  private async startAccess (peer: PeerParts, chunks: ChunkTransport, owned?: { files: FileService } & Pick<ContentServerComponents, 'nodes' | 'has'>): Promise<void> {
+  /**
+   * A client daemon (a laptop): it stores nothing and owns nothing. It stays connected to its member's coordinator,
+   * learns the federation's DataStores from the announcements that connection carries, and serves the CLI and the
+   * mount by asking each path's owner: a DataStore's coordinator for paths in it, its own member's coordinator for
+   * the rest (the member's own namespace). File contents move between this daemon and the storage nodes, with
+   * the capabilities the owners hand out.
+   */
+  private async startClient (peer: PeerParts): Promise<void> {
+    const address = this.init.coordinator ?? this.config.coordinator ?? this.config.federation.bootstrap[0]
+    if (address == null) throw new ConfigError(`config ${this.config.path}: a client needs "coordinator" (or federation.bootstrap): the multiaddr of its member's coordinator, ending in /p2p/<peer id>`)
+    const log = this.oplog.child('coordinator-link')
+    const link = this.coordinatorLink = await this.startPart(new CoordinatorLink({ host: peer.host, logger: this.logger }, {
+      address,
+      onChange: (up, error) => {
+        if (up) log.info('connected to coordinator', { coordinator: address })
+        else log.warn('coordinator unreachable, retrying', { coordinator: address, error: error?.message })
+      }
+    }))
+    const client = await this.startPart(new ChunkClient({ host: peer.host, logger: this.logger }))
+    await this.startAccess(peer, this.chunks = this.resilient(client), undefined, link.peerId)
+  }
+
+  private async startAccess (peer: PeerParts, chunks: ChunkTransport, owned?: { files: FileService } & Pick<ContentServerComponents, 'nodes' | 'has'>, home?: string): Promise<void> {
     const { host, identity, trustStore, chain, database } = peer
     const files = owned?.files
     let server: MetaServer | undefined
@@ -564,6 +590,8 @@ export class Daemon {
       const content = await this.startPart(new ContentServer({ files: owned.files, nodes: owned.nodes, has: owned.has, privateKey: peer.key, logger: this.logger }))
       server = await this.startPart(new MetaServer({
         host,
+        identity,
+        directory,
         identities: this.identities,
         registry,
         files: owned.files,
@@ -579,7 +607,7 @@ export class Daemon {
     }
     const meta = new MetaClient({ host })
     const content = new RemoteContent({ meta, chunks, host, logger: this.logger })
-    registerAccessMethods(this.control as InstrumentedControlServer, { identity, directory, meta, content, registry, server, files })
+    registerAccessMethods(this.control as InstrumentedControlServer, { identity, directory, meta, content, registry, server, files, home })
   }
 
   /**

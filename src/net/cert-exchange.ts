@@ -73,9 +73,18 @@ export async function exchangeCertificates<T> (secured: SecuredConnection, init:
     init.log.error('%s handshake with %p refused - %s: %s', init.direction, secured.remotePeer, error.name, error.message)
     init.onRefused?.({ direction: init.direction, remotePeer: secured.remotePeer.toString(), reason: error instanceof CertificateRefusedError ? `remote:${error.reason}` : (error.name ?? 'Error'), error })
     secured.connection.abort(error)
-    // The upgrader keeps only the message, so the stable name travels in it.
-    error.message = `${String(error.name)}: ${String(error.message)}`
-    throw error
+    // The upgrader keeps only the message, so the stable name travels in it. Some errors (a DOMException from an
+    // aborted signal) have a read-only message: those are rethrown as a plain Error of the same name.
+    const message = `${String(error.name)}: ${String(error.message)}`
+    try {
+      error.message = message
+      throw error
+    } catch (e) {
+      if (e === error) throw error
+      const plain = new Error(message, { cause: error })
+      plain.name = error.name
+      throw plain
+    }
   }
 }
 
