@@ -8,7 +8,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import Database from 'better-sqlite3'
 import { CID } from 'multiformats/cid'
+import { MetaClient } from '../../src/access/meta-client.js'
 import { ChunkClient } from '../../src/chunks/client.js'
+import { MetaOp } from '../../src/gen/meta.js'
 import { selfIssued } from '../../src/permissions/capability.js'
 import { Cleanup, cli, waitFor } from '../../test/helpers/daemons.js'
 import { MemberFederation } from '../../test/helpers/members.js'
@@ -101,7 +103,7 @@ describe('file contents in other members\' DataStores', () => {
     await ok('alice', 'put', join(work, 'secret.bin'), '/vault/secret.bin')
     // The thief knows exactly where the chunk is: alice's own metadata says so.
     const db = new Database(join(fed.peer('coordinator.alice').dir, 'data', 'metadata.db'), { readonly: true })
-    const rows = db.prepare('SELECT l.cid AS cid, l.node_peer_id AS node FROM manifest_chunk m JOIN entry e ON e.id = m.entry_id JOIN chunk_location l ON l.cid = m.cid WHERE e.path = ?').all('/vault/secret.bin') as Array<{ cid: string, node: string }>
+    const rows = db.prepare('SELECT l.cid AS cid, l.node_peer_id AS node, m.size AS size FROM manifest_chunk m JOIN entry e ON e.id = m.entry_id JOIN chunk_location l ON l.cid = m.cid WHERE e.path = ?').all('/vault/secret.bin') as Array<{ cid: string, node: string, size: number }>
     db.close()
     assert.ok(rows.length >= 2, 'the chunk has copies')
 
@@ -127,6 +129,23 @@ describe('file contents in other members\' DataStores', () => {
       await forged.stop()
       await thief.host.stop()
     }
+    // Nor by committing a file that names the CID in a DataStore one may write: the owner asks for a copy of the
+    // writer's own first, and the commit checks it is there.
+    const sneaky = await startPeer(fed.ca, 'bob', 'sneaky', 'client')
+    try {
+      const aliceId = fed.peer('coordinator.alice').peerId as string
+      await sneaky.host.peerStore.merge(peerIdFromString(aliceId), { multiaddrs: [multiaddr(fed.addrOf('coordinator.alice'))] })
+      const meta = new MetaClient({ host: sneaky.host })
+      const { cid, size } = rows[0]
+      const begun = await meta.call(aliceId, { op: MetaOp.BEGIN_WRITE, path: '/media/stolen.bin', size, chunkSize: 64 * 1024 })
+      const wanted = await meta.call(aliceId, { op: MetaOp.ALLOCATE, writeId: begun.writeId, firstChunk: 0, chunks: [{ cid: CID.parse(cid).bytes as Uint8Array<ArrayBuffer>, size }] })
+      assert.equal(wanted.placements[0].nodes.length, 1, 'one copy of its own is asked of the writer')
+      await assert.rejects(meta.call(aliceId, { op: MetaOp.COMMIT_WRITE, writeId: begun.writeId, size, chunkCount: 1 }), (err: any) => err.name === 'ReplicationError')
+      await assert.rejects(meta.call(aliceId, { op: MetaOp.OPEN_READ, path: '/media/stolen.bin' }), (err: any) => err.name === 'NotFoundError')
+    } finally {
+      await sneaky.host.stop()
+    }
+
     // ... while the owner still reads it
     const back = join(work, 'secret.back')
     await ok('alice', 'get', '/vault/secret.bin', back)

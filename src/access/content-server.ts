@@ -238,14 +238,18 @@ export class ContentServer {
     const held = referenced ? metadata.chunkLocations(cid).filter(p => alive.has(p) && !exclude.has(p)) : []
     const previous = write.chunks.get(index)
     const kept = previous?.cid === cid ? previous.targets.filter(p => !exclude.has(p) && !held.includes(p)) : []
-    const need = Math.max(0, write.replication - held.length - kept.length)
+    const missing = Math.max(0, write.replication - held.length - kept.length)
+    // One copy the writer must send itself even when deduplication would spare it, to a node where this
+    // coordinator keeps none: COMMIT_WRITE's check of that copy proves the writer has the chunk's bytes. Without
+    // it, knowing the CID of a chunk in a DataStore one cannot read, and write access to another, would be enough
+    // to read the chunk. (When every live node already keeps a copy there is nowhere to prove it, and none is asked.)
+    const proof = missing === 0 && kept.length === 0 && held.length > 0 ? 1 : 0
     const tried = new Set([...held, ...kept, ...exclude])
     const domains = new Map(all.map(n => [n.peerId, n.domain ?? '']))
     const holders = held.map(p => domains.get(p) ?? '')
-    const targets = need === 0
-      ? []
-      : (write.place?.(all, need, tried, holders) ?? pickTargets(all, need, tried, Math.random, holders))
-    if (targets.length < need) {
+    const wanted = missing + proof
+    const targets = wanted === 0 ? [] : (write.place?.(all, wanted, tried, holders) ?? pickTargets(all, wanted, tried, Math.random, holders))
+    if (targets.length < missing) {
       throw new ReplicationError(`chunk ${index} of ${write.path} can reach ${held.length + kept.length + targets.length} of ${write.replication} replicas: not enough storage nodes (${alive.size} live, ${exclude.size} excluded)`)
     }
     return { cid, size, held, targets: [...kept, ...targets.map((t: NodeRecord) => t.peerId)] }

@@ -101,8 +101,19 @@ export class MemberFederation {
   async start (key: string): Promise<RunningDaemon> {
     const p = this.peer(key)
     const extra = key.startsWith('coordinator.') ? [] : ['--coordinator', this.addrOf(`coordinator.${p.member}`)]
-    // Many daemons start at once on two cores: give each more than the usual time.
-    p.daemon = await startDaemon(this.cleanup, p.dir, extra, {}, 60_000)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Many daemons start at once on two cores: give each more than the usual time.
+        p.daemon = await startDaemon(this.cleanup, p.dir, extra, {}, 60_000)
+        break
+      } catch (err: any) {
+        // freePort's port can be taken by another process before the daemon binds it: a first start moves on.
+        if (p.peerId != null || attempt >= 3 || !String(err.message).includes('EADDRINUSE')) throw err
+        p.port = await freePort()
+        const file = join(p.dir, 'config.yaml')
+        await writeFile(file, stringify({ ...parse(await readFile(file, 'utf8')), listen: [`/ip4/127.0.0.1/tcp/${p.port}`] }))
+      }
+    }
     p.peerId = p.daemon.status.peerId
     return p.daemon
   }

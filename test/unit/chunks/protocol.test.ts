@@ -498,7 +498,8 @@ describe('/collective/chunk/1.1.0 between two in-process hosts', () => {
       if (requests++ > 0) answer({ status: ChunkStatus.NOT_FOUND })
     })
     await client.host.dial(moody.host.peerId)
-    const impatient = new ChunkClient({ host: client.host, logger }, { timeoutMs: 400, streamsPerPeer: 1 })
+    // 1.5 s: the answered request must beat it even on a loaded machine
+    const impatient = new ChunkClient({ host: client.host, logger }, { timeoutMs: 1500, streamsPerPeer: 1 })
     const { cid } = await chunkOf(10, 42)
     const first = impatient.has(moody.host.peerId, cid)
     const second = impatient.has(moody.host.peerId, cid)
