@@ -6,7 +6,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { MetaOp } from '../gen/meta.js'
 import { InvalidManifestError, IsADirectoryError, NotADirectoryError, NotFoundError } from '../metadata/errors.js'
 import { normalizePath, parentOf } from '../metadata/paths.js'
-import { issueCapabilities } from '../permissions/capability.js'
+import { DEFAULT_CAPABILITY_TTL_MS, issueCapabilities } from '../permissions/capability.js'
 import { InvalidMetaRequestError, META_PROTOCOL_LIMITS, TooManyWritesError, UnknownWriteError } from '../permissions/meta-protocol.js'
 import { principalOf } from '../permissions/subjects.js'
 import { pickTargets } from '../placement/capacity.js'
@@ -30,6 +30,11 @@ export interface ContentServerComponents {
   nodes: NodeDirectory
   /** The coordinator's key: it signs the capabilities it hands out */
   privateKey: PrivateKey
+  /**
+   * When the caller's right at a path lapses by the expiry of a grant (undefined: not soon): capabilities never
+   * outlive it. Default: never.
+   */
+  lapse?: (caller: VerifiedIdentity, path: string, right: 'read' | 'write', horizonMs: number) => number | undefined
   /** Whether `peerId` holds `cid` for this coordinator: COMMIT_WRITE checks every copy a writer claims */
   has: (peerId: string, cid: CID, signal: AbortSignal) => Promise<boolean>
   logger: ComponentLogger
@@ -83,7 +88,7 @@ function bytesOfPeer (peerId: string): Bytes {
 export class ContentServer {
   private readonly components: ContentServerComponents
   private readonly writeIdleMs: number
-  private readonly capabilityTtlMs?: number
+  private readonly capabilityTtlMs: number
   private readonly commitChecks: number
   private readonly writes = new Map<string, OpenWrite>()
   private readonly log: Logger
@@ -92,7 +97,7 @@ export class ContentServer {
   constructor (components: ContentServerComponents, init: ContentServerInit = {}) {
     this.components = components
     this.writeIdleMs = init.writeIdleMs ?? META_PROTOCOL_LIMITS.writeIdleMs
-    this.capabilityTtlMs = init.capabilityTtlMs
+    this.capabilityTtlMs = init.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS
     this.commitChecks = init.commitChecks ?? 16
     this.log = components.logger.forComponent('collective:access:content')
   }
@@ -152,7 +157,7 @@ export class ContentServer {
     })
     const tokens = page.length === 0
       ? []
-      : await issueCapabilities({ privateKey: this.components.privateKey, holder: caller.peerId, op: 'get', cids: page.map(c => c.cid), ttlMs: this.capabilityTtlMs })
+      : await issueCapabilities({ privateKey: this.components.privateKey, holder: caller.peerId, op: 'get', cids: page.map(c => c.cid), ttlMs: this.ttlFor(caller, entry.path, 'read') })
     return {
       entry: { path: entry.path, type: entry.type, mode: entry.mode, size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, owner: entry.owner, version: entry.version },
       version: entry.version,
@@ -220,7 +225,7 @@ export class ContentServer {
       placements.push({ index, cid: cid.bytes as Bytes, size: ref.size, nodes: chunk.targets.map(bytesOfPeer), addrs: chunk.targets.map(p => addressOf(nodes.get(p))) })
     }
     write.expiresAtMs = Date.now() + this.writeIdleMs
-    const [token] = await issueCapabilities({ privateKey: this.components.privateKey, holder: caller.peerId, op: 'put', cids, ttlMs: this.capabilityTtlMs })
+    const [token] = await issueCapabilities({ privateKey: this.components.privateKey, holder: caller.peerId, op: 'put', cids, ttlMs: this.ttlFor(caller, write.path, 'write') })
     return { placements, capabilities: [{ token: token.token as Bytes, indexes: placements.map(p => p.index) }], writeId: write.id, replicas: write.replication }
   }
 
@@ -305,6 +310,12 @@ export class ContentServer {
     this.release(write)
     this.log('write %s of %s committed by %s: %d bytes in %d chunks', write.id, write.path, caller.name, total, chunks.length)
     return { entry: { path: entry.path, type: entry.type, mode: entry.mode, size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, owner: entry.owner, version: entry.version } }
+  }
+
+  /** A capability's lifetime: the default, cut short where the caller's right lapses sooner */
+  private ttlFor (caller: VerifiedIdentity, path: string, right: 'read' | 'write'): number {
+    const lapse = this.components.lapse?.(caller, path, right, this.capabilityTtlMs)
+    return lapse == null ? this.capabilityTtlMs : Math.max(1, lapse - Date.now())
   }
 
   private writeOf (caller: VerifiedIdentity, writeId: string): OpenWrite {

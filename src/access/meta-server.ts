@@ -1,6 +1,6 @@
 import { handleRequests } from '../net/rpc.js'
 import { MetaOp, MetaRequest, MetaResponse, MetaStatus } from '../gen/meta.js'
-import { isDescendant, normalizePath } from '../metadata/paths.js'
+import { normalizePath } from '../metadata/paths.js'
 import {
   META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf, parseRights, formatRights, principalOf, PermissionDeniedError
 } from '../permissions/index.js'
@@ -107,7 +107,7 @@ export class MetaServer {
   }
 
   private inDataStore (path: string): boolean {
-    return this.components.registry.list().some(d => d.path === path || isDescendant(d.path, path))
+    return this.components.registry.find(path) != null
   }
 
   /**

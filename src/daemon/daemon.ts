@@ -587,7 +587,15 @@ export class Daemon {
     const directory = this.datastores = await this.startPart(new DataStoreDirectory({ host, trustStore, chain, identity, registry, logger: this.logger }, { intervalMs: this.config.federation.announceIntervalMs }))
     if (registry != null && owned != null) {
       const handlers = await this.startCertification(peer, registry, directory)
-      const content = await this.startPart(new ContentServer({ files: owned.files, nodes: owned.nodes, has: owned.has, privateKey: peer.key, logger: this.logger }))
+      const content = await this.startPart(new ContentServer({
+        files: owned.files,
+        nodes: owned.nodes,
+        has: owned.has,
+        // Outside every DataStore (the member's own namespace) rights do not expire.
+        lapse: (caller, path, right, horizonMs) => registry.find(path) == null ? undefined : registry.lapseOf(caller, path, right, horizonMs),
+        privateKey: peer.key,
+        logger: this.logger
+      }))
       server = await this.startPart(new MetaServer({
         host,
         identity,

@@ -180,16 +180,21 @@ export class DataStoreRegistry {
     return (this.db.stmt<DataStoreRow>('SELECT * FROM perm_datastore ORDER BY path').all() as DataStoreRow[]).map(toDataStore)
   }
 
+  /** The DataStore containing `path`, if any. @throws InvalidPathError */
+  find (path: string): DataStore | undefined {
+    const row = this.enclosing(normalizePath(path))
+    return row == null ? undefined : toDataStore(row)
+  }
+
   /**
    * The DataStore containing `path`.
    *
    * @throws NoSuchDataStoreError, InvalidPathError
    */
   datastoreOf (path: string): DataStore {
-    const p = normalizePath(path)
-    const row = this.enclosing(p)
-    if (row == null) throw new NoSuchDataStoreError(`no DataStore contains ${p}`)
-    return toDataStore(row)
+    const ds = this.find(path)
+    if (ds == null) throw new NoSuchDataStoreError(`no DataStore contains ${normalizePath(path)}`)
+    return ds
   }
 
   /** Grants of a DataStore that have not expired, sorted by path, then subject */
@@ -220,6 +225,23 @@ export class DataStoreRegistry {
     if ((this.mask(principal, this.datastoreOf(p), p, now) & rightBit(right)) === 0) {
       throw new PermissionDeniedError(principal, p, right)
     }
+  }
+
+  /**
+   * When the caller's `right` at `path` lapses by expiry within `horizonMs` (undefined: it does not). Capabilities
+   * are cut to this, so a time-limited grant stops working at its expiry even for tokens handed out before it.
+   */
+  lapseOf (caller: Caller, path: string, right: Right, horizonMs: number, now = this.now()): number | undefined {
+    const p = normalizePath(path)
+    const ds = this.datastoreOf(p)
+    const principal = principalOf(caller)
+    if (principal === ds.owner) return undefined
+    const times = this.db.stmt<{ t: number }>(`
+      SELECT DISTINCT expires_at_ms AS t FROM perm_grant WHERE datastore = ? AND expires_at_ms > ? AND expires_at_ms <= ?
+      ORDER BY t`).all(ds.path, now, now + horizonMs) as Array<{ t: number }>
+    // At the moment a grant expires it no longer counts (expires_at_ms > now), so the first such moment without
+    // the right is when the right lapses.
+    return times.find(({ t }) => (this.mask(principal, ds, p, t) & rightBit(right)) === 0)?.t
   }
 
   /**

@@ -192,6 +192,21 @@ describe('DataStoreRegistry', () => {
     assert.deepEqual(reg.rights(bob, '/shared'), [])
   })
 
+  it('tells when a right lapses by expiry, through sharing chains, so capabilities can be cut to it', () => {
+    reg.create(carol, { path: '/shared' })
+    reg.grant(carol, { path: '/shared', subject: ALICE, rights: ['read', 'share'], expiresAtMs: clock + HOUR })
+    reg.grant(alice, { path: '/shared', subject: BOB, rights: ['read'], expiresAtMs: clock + 3 * HOUR })
+    reg.grant(carol, { path: '/shared/docs', subject: BOB, rights: ['read'], expiresAtMs: clock + 2 * HOUR })
+    assert.equal(reg.lapseOf(carol, '/shared/x', 'read', 10 * HOUR), undefined, 'the owner\'s rights never lapse')
+    assert.equal(reg.lapseOf(alice, '/shared/x', 'read', 10 * HOUR), clock + HOUR)
+    // bob's read comes through alice's share, which goes first; under /docs carol's own grant holds an hour longer
+    assert.equal(reg.lapseOf(bob, '/shared/x', 'read', 10 * HOUR), clock + HOUR)
+    assert.equal(reg.lapseOf(bob, '/shared/docs/y', 'read', 10 * HOUR), clock + 2 * HOUR)
+    assert.equal(reg.lapseOf(bob, '/shared/docs/y', 'read', HOUR), undefined, 'beyond the horizon: not soon')
+    reg.grant(carol, { path: '/shared', subject: BOB, rights: ['read'] })
+    assert.equal(reg.lapseOf(bob, '/shared/x', 'read', 10 * HOUR), undefined, 'a grant without expiry keeps it')
+  })
+
   it('revokes some or all rights; owners revoke any grant, sharers only their own', () => {
     seed()
     assert.deepEqual(reg.revoke(alice, { path: '/media', subject: BOB, rights: ['write'] }), ['write'])
