@@ -25,18 +25,9 @@ import type { CliResult } from '../../test/helpers/daemons.js'
 
 const cleanup = new Cleanup()
 let fed: MemberFederation
+const as = async (member: string, ...args: string[]): Promise<CliResult> => await fed.as(member, ...args)
+const ok = async (member: string, ...args: string[]): Promise<string> => await fed.ok(member, ...args)
 let work: string
-
-async function as (member: string, ...args: string[]): Promise<CliResult> {
-  return await cli([...args, '--home', fed.peer(`coordinator.${member}`).dir])
-}
-
-async function ok (member: string, ...args: string[]): Promise<string> {
-  const r = await as(member, ...args)
-  // On failure, the end of the member's daemon log says what its side saw.
-  if (r.code !== 0) assert.fail(`${member}: ${args.join(' ')}\n${r.stderr}\n--- ${member}'s coordinator:\n${fed.peer(`coordinator.${member}`).daemon?.output().slice(-3000) ?? ''}`)
-  return r.stdout
-}
 
 async function sha256File (path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex')

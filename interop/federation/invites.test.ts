@@ -27,20 +27,12 @@ import type { Host } from '../../src/net/host.js'
 
 const cleanup = new Cleanup()
 let fed: MemberFederation
+const as = async (member: string, ...args: string[]): Promise<CliResult> => await fed.as(member, ...args)
+const ok = async (member: string, ...args: string[]): Promise<string> => await fed.ok(member, ...args)
 let tmp: string
 /** The one successful redemption: its CLI answer and home */
 let dave: { name: string, peerId: string, home: string, context: string, config: string, expires: string, grants: Array<{ path: string, rights: string }> }
 let joinString: string
-
-async function as (member: string, ...args: string[]): Promise<CliResult> {
-  return await cli([...args, '--home', fed.peer(`coordinator.${member}`).dir])
-}
-
-async function ok (member: string, ...args: string[]): Promise<string> {
-  const r = await as(member, ...args)
-  assert.equal(r.code, 0, `${member}: ${args.join(' ')}\n${r.stderr}`)
-  return r.stdout
-}
 
 async function invite (...args: string[]): Promise<any> {
   return JSON.parse(await ok('carol', 'invite', 'create', ...args, '--json'))

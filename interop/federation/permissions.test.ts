@@ -15,16 +15,8 @@ import type { CliResult } from '../../test/helpers/daemons.js'
 
 const cleanup = new Cleanup()
 let fed: MemberFederation
-
-async function as (member: string, ...args: string[]): Promise<CliResult> {
-  return await cli([...args, '--home', fed.peer(`coordinator.${member}`).dir])
-}
-
-async function ok (member: string, ...args: string[]): Promise<string> {
-  const r = await as(member, ...args)
-  assert.equal(r.code, 0, `${member}: ${args.join(' ')}\n${r.stderr}`)
-  return r.stdout
-}
+const as = async (member: string, ...args: string[]): Promise<CliResult> => await fed.as(member, ...args)
+const ok = async (member: string, ...args: string[]): Promise<string> => await fed.ok(member, ...args)
 
 /** A denial: exit 1, PermissionDeniedError naming the path and the missing right */
 async function denied (member: string, path: string, right: string, ...args: string[]): Promise<void> {

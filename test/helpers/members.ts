@@ -3,8 +3,9 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { call } from '../../src/control/client.js'
-import { TestFederation, startDaemon, waitFor } from './daemons.js'
-import type { Cleanup, RunningDaemon } from './daemons.js'
+import assert from 'node:assert/strict'
+import { TestFederation, cli, startDaemon, waitFor } from './daemons.js'
+import type { Cleanup, CliResult, RunningDaemon } from './daemons.js'
 
 /** The seed's three members */
 export const SEED_MEMBERS = [
@@ -95,6 +96,20 @@ export class MemberFederation {
     const d = this.peer(key).daemon
     if (d == null) throw new Error(`${key} is not running`)
     return d.socket
+  }
+
+  /** Runs the CLI against a member's coordinator */
+  async as (member: string, ...args: string[]): Promise<CliResult> {
+    return await cli([...args, '--home', this.peer(`coordinator.${member}`).dir])
+  }
+
+  /** Runs the CLI against a member's coordinator and fails, with the end of that coordinator's log, unless it succeeds */
+  async ok (member: string, ...args: string[]): Promise<string> {
+    const r = await this.as(member, ...args)
+    if (r.code !== 0) {
+      assert.fail(`${member}: ${args.join(' ')}\n${r.stderr}\n--- ${member}'s coordinator:\n${this.peer(`coordinator.${member}`).daemon?.output().slice(-3000) ?? ''}`)
+    }
+    return r.stdout
   }
 
   /** Starts (or restarts) one daemon; nodes are pointed at their own member's coordinator */
