@@ -20,6 +20,9 @@ describe('daemon config', () => {
     assert.equal(node.role, 'node')
     assert.equal(node.storage.capacityBytes, 100 * 1024 ** 3)
     assert.match(node.coordinator ?? '', /\/p2p\/12D3KooW/)
+    const client = await loadConfig(join(CONFIG_DIR, 'client.yaml'))
+    assert.equal(client.role, 'client')
+    assert.match(client.coordinator ?? '', /\/p2p\/12D3KooW/)
   })
 
   it('resolves a coordinator\'s memberCa against the config\'s folder', async () => {
