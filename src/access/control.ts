@@ -1,5 +1,5 @@
 import { MetaOp } from '../gen/meta.js'
-import { baseName, isDescendant, normalizePath } from '../metadata/paths.js'
+import { baseName, isDescendant, normalizePath, parentOf } from '../metadata/paths.js'
 import { parseRights, formatRights, NoSuchDataStoreError, NestedDataStoreError, DataStoreExistsError } from '../permissions/index.js'
 import { parseExpiry } from '../util/units.js'
 import { fromWireEntry } from './meta-client.js'
@@ -163,6 +163,22 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
     return streamBody({ ...file.entry, ...range }, signal => content.readRange(file, range.offset, range.length, signal))
   })
   route('fs.setattr', async ds => { throw new RemoteTransferError(`${ds.path} is ${ds.owner}'s DataStore; changing a file's mode or times there is not available in this version (its contents, mkdir, rm and mv are)`) })
+
+  // Other members' DataStores appear where they are mounted in the tree, though this namespace has no such folder:
+  // a listing of their parent shows them (the mount's `ls /` included).
+  const listed = control.handler('fs.ls')
+  if (listed != null) {
+    control.register('fs.ls', async (p, ctx) => {
+      const result = await listed(p, ctx) as { entries: Array<{ path: string, type: string }> }
+      const path = normalizePath(str(p, 'path'))
+      if (result.entries.length === 1 && result.entries[0].type === 'file' && result.entries[0].path === path) return result
+      const present = new Set(result.entries.map(e => e.path))
+      const mounted = directory.list()
+        .filter(d => !d.local && !present.has(d.path) && parentOf(d.path) === path)
+        .map(d => ({ path: d.path, name: baseName(d.path), type: 'dir', mode: 0o755, size: 0, mtimeMs: d.createdAtMs, ctimeMs: d.createdAtMs, owner: d.owner, version: 0 }))
+      return mounted.length === 0 ? result : { ...result, entries: [...result.entries, ...mounted].sort((a, b) => a.path.localeCompare(b.path)) }
+    })
+  }
 
   const localMove = control.handler('fs.mv')
   control.register('fs.mv', async (p, ctx) => {

@@ -25,3 +25,9 @@ export class RequestTimeoutError extends Error {
   static name = 'RequestTimeoutError'
   name = 'RequestTimeoutError'
 }
+
+/** A stream or its connection ended before the exchange on it was done (the peer went away, or reset it) */
+export class StreamClosedError extends Error {
+  static name = 'StreamClosedError'
+  name = 'StreamClosedError'
+}

@@ -1,5 +1,5 @@
 import { pbStream } from '@libp2p/utils'
-import { ProtocolError, RequestTimeoutError } from './errors.js'
+import { ProtocolError, RequestTimeoutError, StreamClosedError } from './errors.js'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { AbortOptions, Connection, Libp2p, PeerId, Stream, Logger } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -29,6 +29,11 @@ function translate (err: any, signal: AbortSignal, callerSignal: AbortSignal | u
   }
   if (err?.name === 'InvalidDataLengthError') {
     return new ProtocolError(`${what}: message larger than the protocol allows`)
+  }
+  // A stream or connection that ends under a read rejects with its close or abort event, not an Error: give the
+  // caller something with a name and a message.
+  if (!(err instanceof Error)) {
+    return new StreamClosedError(`${what}: the stream ended before the answer (${String(err?.type ?? err)})`)
   }
   return err
 }
