@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes, createHash } from 'node:crypto'
 import { spawn, execFile } from 'node:child_process'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -110,6 +110,17 @@ describe('file contents in other members\' DataStores', () => {
         return true
       })
       assert.equal((await as('alice', 'stat', '/media/from-carol.bin')).code, 1, 'the denied write left nothing')
+      // chmod and touch -d in another member's DataStore, for a member with the right (alice's own mount would do;
+      // carol may not, and is told so)
+      await assert.rejects(chmod(join(mnt, 'media', 'large.bin'), 0o600), (err: any) => err.code === 'EACCES')
+      await ok('alice', 'grant', '/media', 'carol@office.collective.local', 'write')
+      await waitFor('carol\'s write right', async () => /write/.test(await ok('carol', 'rights', '/media')), 10_000)
+      await chmod(join(mnt, 'media', 'large.bin'), 0o600)
+      await utimes(join(mnt, 'media', 'large.bin'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'))
+      const after = JSON.parse(await ok('alice', 'stat', '/media/large.bin', '--json'))
+      assert.equal(after.mode & 0o777, 0o600)
+      assert.equal(after.mtimeMs, Date.parse('2020-01-02T03:04:05Z'))
+      await ok('alice', 'revoke', '/media', 'carol@office.collective.local', 'write')
     } finally {
       if (proc.exitCode == null) proc.kill('SIGTERM')
       await waitFor('the mount process to exit', async () => proc.exitCode != null || proc.signalCode != null, 30_000).catch(() => {})

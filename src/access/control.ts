@@ -32,11 +32,6 @@ export interface AccessMethodsInit {
   home?: string
 }
 
-export class RemoteTransferError extends Error {
-  static name = 'RemoteTransferError'
-  name = 'RemoteTransferError'
-}
-
 export class CrossDataStoreMoveError extends Error {
   static name = 'CrossDataStoreMoveError'
   name = 'CrossDataStoreMoveError'
@@ -162,7 +157,7 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
     const range = clampRange(file.size, optionalNumber(p, 'offset') ?? 0, optionalNumber(p, 'length') ?? file.size)
     return streamBody({ ...file.entry, ...range }, signal => content.readRange(file, range.offset, range.length, signal))
   })
-  route('fs.setattr', async ds => { throw new RemoteTransferError(`${ds.path} is ${ds.owner}'s DataStore; changing a file's mode or times there is not available in this version (its contents, mkdir, rm and mv are)`) })
+  route('fs.setattr', async (ds, p, signal) => fromWireEntry((await meta.call(ds.coordinator, { op: MetaOp.SETATTR, path: str(p, 'path'), mode: optionalNumber(p, 'mode') ?? 0, mtimeMs: optionalNumber(p, 'mtimeMs') ?? 0 }, { signal })).entry!))
 
   // Other members' DataStores appear where they are mounted in the tree, though this namespace has no such folder:
   // a listing of their parent shows them (the mount's `ls /` included).

@@ -51,7 +51,8 @@ const EMPTY_REQUEST: MetaRequest = {
   rights: '',
   expiresAtMs: 0,
   code: '',
-  requestedName: ''
+  requestedName: '',
+  mtimeMs: 0
 }
 
 /** Sends metadata operations to the coordinator that owns a DataStore (spec: protocols/meta.md) */

@@ -152,6 +152,8 @@ export class MetaServer {
       }
       case MetaOp.STAT:
         return { entry: toWireEntry(files.stat(path)) }
+      case MetaOp.SETATTR:
+        return { entry: toWireEntry(await files.setAttributes(path, { mode: req.mode > 0 ? req.mode : undefined, mtimeMs: req.mtimeMs > 0 ? req.mtimeMs : undefined })) }
       case MetaOp.RM: {
         if (registry.get(path) != null) throw new InvalidMetaRequestError(`${path} is a DataStore's root; it is not removed with rm`)
         const removed = await files.remove(path, req.recursive)

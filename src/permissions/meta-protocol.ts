@@ -47,6 +47,7 @@ export const REQUIRED_RIGHT: Readonly<Partial<Record<MetaOp, Right>>> = Object.f
   [MetaOp.OPEN_READ]: 'read',
   [MetaOp.BEGIN_WRITE]: 'write',
   [MetaOp.COMMIT_WRITE]: 'write',
+  [MetaOp.SETATTR]: 'write',
   [MetaOp.GRANT]: 'share',
   [MetaOp.REVOKE]: 'share'
 })
