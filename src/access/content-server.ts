@@ -305,6 +305,7 @@ export class ContentServer {
       size: total,
       owner: principalOf(caller),
       mode: write.mode,
+      replication: write.replication,
       locations: [...locations].map(([cid, peers]) => ({ cid, peerIds: [...peers] }))
     })
     this.release(write)

@@ -112,7 +112,7 @@ export class FileService {
       ...entry,
       chunkSize: manifest.chunkSize,
       chunks: manifest.chunks.length,
-      replicas: { min: copies.length > 0 ? Math.min(...copies) : this.replication, target: this.replication }
+      replicas: { min: copies.length > 0 ? Math.min(...copies) : this.replication, target: this.policyFor(p).replication }
     }
   }
 

@@ -76,6 +76,8 @@ export interface CommitFileOptions {
   mtimeMs?: number
   /** Nodes now holding the manifest's chunks; each cid must appear in the manifest */
   locations?: ChunkLocations[]
+  /** Copies the file's chunks are to be kept at (its DataStore's replica count); repair restores them to it */
+  replication?: number
 }
 
 export interface SetAttributesOptions {
@@ -109,6 +111,8 @@ export interface ChunkInfo {
   refcount: number
   /** When the refcount last dropped to 0; undefined while referenced */
   zeroSinceMs?: number
+  /** Copies its files asked for (0: the coordinator's default) */
+  target: number
   locations: string[]
 }
 
@@ -137,6 +141,8 @@ export interface UnderReplicatedChunk {
   size: number
   /** Copies on the counted nodes */
   copies: number
+  /** Copies it is to be kept at: the most any file referencing it asked for, at least the default target */
+  target: number
   /** Every recorded location, counted or not (a dead node's copy stays recorded: it may come back) */
   locations: string[]
 }
@@ -191,9 +197,10 @@ interface ChunkRow {
   size: number
   refcount: number
   zero_since_ms: number | null
+  target: number
 }
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 
 // Entries are keyed by normalized path (stat is one index lookup, the hot path under FUSE) and carry their
 // parent's path so a listing is a range scan of (parent, name). Manifests hang off the entry id, so renaming
@@ -238,6 +245,12 @@ CREATE TABLE chunk_location (
   PRIMARY KEY (cid, node_peer_id)
 ) WITHOUT ROWID;
 CREATE INDEX chunk_location_peer ON chunk_location (node_peer_id, cid);
+`
+
+// v2: the copies each chunk is kept at, the most any file referencing it asked for (its DataStore's replica count):
+// repair restores every chunk to its own target, not to one coordinator-wide number. 0: the coordinator's default.
+const SCHEMA_V2 = `
+ALTER TABLE chunk ADD COLUMN target INTEGER NOT NULL DEFAULT 0;
 `
 
 // Descendants of P are exactly the paths in [P + '/', P + '0'): '0' is the byte after '/', and SQLite compares
@@ -468,14 +481,14 @@ export class MetadataStore {
       // reference the new chunks before releasing the old ones, so a chunk both versions share never reads as garbage
       const known = this.stmt<ChunkRow>('SELECT * FROM chunk WHERE cid = ?')
       const reference = this.stmt(`
-        INSERT INTO chunk (cid, size, refcount, zero_since_ms) VALUES (?, ?, ?, NULL)
-        ON CONFLICT (cid) DO UPDATE SET refcount = refcount + excluded.refcount, zero_since_ms = NULL`)
+        INSERT INTO chunk (cid, size, refcount, zero_since_ms, target) VALUES (?, ?, ?, NULL, ?)
+        ON CONFLICT (cid) DO UPDATE SET refcount = refcount + excluded.refcount, zero_since_ms = NULL, target = max(target, excluded.target)`)
       for (const [cid, { size, n }] of counts) {
         const existing = known.get(cid) as ChunkRow | undefined
         if (existing != null && existing.size !== size) {
           throw new InvalidManifestError(`chunk ${cid} is known with size ${existing.size}, the manifest says ${size}`)
         }
-        reference.run(cid, size, n)
+        reference.run(cid, size, n, options.replication ?? 0)
       }
 
       let id: number
@@ -616,6 +629,7 @@ export class MetadataStore {
       size: row.size,
       refcount: row.refcount,
       zeroSinceMs: row.zero_since_ms ?? undefined,
+      target: row.target,
       locations: this.locationsOf(row.cid)
     }
   }
@@ -705,20 +719,20 @@ export class MetadataStore {
    * copy is one failure from loss), with where they are recorded: the repair work list, page by page.
    */
   underReplicatedChunks (countedPeerIds: string[], target: number, options: UnderReplicatedOptions = {}): UnderReplicatedChunk[] {
-    const rows = this.stmt<{ cid: string, size: number, copies: number }>(`
-      SELECT cid, size, copies FROM (
-        SELECT c.cid AS cid, c.size AS size,
+    const rows = this.stmt<{ cid: string, size: number, copies: number, target: number }>(`
+      SELECT cid, size, copies, target FROM (
+        SELECT c.cid AS cid, c.size AS size, max(c.target, @target) AS target,
           (SELECT count(*) FROM chunk_location l WHERE l.cid = c.cid AND l.node_peer_id IN (SELECT value FROM json_each(@counted))) AS copies,
           (SELECT count(*) FROM chunk_location l WHERE l.cid = c.cid AND l.node_peer_id IN (SELECT value FROM json_each(@readable))) AS readable
         FROM chunk c WHERE c.refcount > 0
-      ) WHERE copies < @target AND (@any = 1 OR readable > 0)
+      ) WHERE copies < target AND (@any = 1 OR readable > 0)
       ORDER BY copies, cid LIMIT @limit`).all({
       counted: JSON.stringify(countedPeerIds),
       readable: JSON.stringify(options.readableFrom ?? []),
       any: options.readableFrom == null ? 1 : 0,
       target,
       limit: options.limit ?? -1
-    }) as Array<{ cid: string, size: number, copies: number }>
+    }) as Array<{ cid: string, size: number, copies: number, target: number }>
     return rows.map(r => ({ ...r, locations: this.locationsOf(r.cid) }))
   }
 
@@ -799,9 +813,17 @@ export class MetadataStore {
     if (version > SCHEMA_VERSION) {
       throw new SchemaVersionError(`metadata schema version ${version} is newer than this program supports (${SCHEMA_VERSION})`)
     }
+    if (version === 1) {
+      db.transaction(() => {
+        db.exec(SCHEMA_V2)
+        db.pragma(`user_version = ${SCHEMA_VERSION}`)
+      })()
+      this.log('migrated the metadata schema from version 1 to %d', SCHEMA_VERSION)
+    }
     if (version < 1) {
       db.transaction(() => {
         db.exec(SCHEMA_V1)
+        db.exec(SCHEMA_V2)
         const now = this.now()
         db.prepare(`
           INSERT INTO entry (path, parent, name, type, mode, size, mtime_ms, ctime_ms, owner, version)

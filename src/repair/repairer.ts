@@ -224,7 +224,7 @@ export class Repairer {
     }
   }
 
-  /** Copies one chunk until it has `replication` counted copies; resolves with the bytes written */
+  /** Copies one chunk until it has its target of counted copies (its files' replica count, at least the default); resolves with the bytes written */
   private async restoreChunk (chunk: UnderReplicatedChunk, nodes: NodeRecord[], signal?: AbortSignal): Promise<number> {
     const { chunks, metadata } = this.components
     const byPeer = new Map(nodes.map(n => [n.peerId, n]))
@@ -241,10 +241,11 @@ export class Repairer {
     let bytes: Uint8Array | undefined
     let from = ''
     let written = 0
-    while (copies < this.replication) {
-      const targets = pickTargets(candidates, this.replication - copies, tried, this.random, holders)
+    const target = Math.max(chunk.target, this.replication)
+    while (copies < target) {
+      const targets = pickTargets(candidates, target - copies, tried, this.random, holders)
       if (targets.length === 0) {
-        throw new NoRepairTargetError(`chunk ${chunk.cid} has ${copies} of ${this.replication} copies and no other live node can take one`)
+        throw new NoRepairTargetError(`chunk ${chunk.cid} has ${copies} of ${target} copies and no other live node can take one`)
       }
       if (bytes == null) ({ bytes, from } = await this.read(cid, sources, signal))
       const data = bytes
@@ -320,7 +321,7 @@ export class Repairer {
         for (const cid of cids) {
           const info = metadata.getChunk(cid)
           if (info == null || info.refcount === 0) continue
-          if (info.locations.filter(p => counted.has(p)).length < this.replication) continue
+          if (info.locations.filter(p => counted.has(p)).length < Math.max(info.target, this.replication)) continue
           try {
             await chunks.delete(peerIdFromString(node.peerId), CID.parse(cid), { signal })
           } catch (err: any) {

@@ -195,6 +195,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
       size: total,
       owner: options.owner,
       mode: options.mode,
+      replication,
       locations: [...locations.entries()].map(([cid, peers]) => ({ cid, peerIds: [...peers] }))
     }))
   }

@@ -315,9 +315,19 @@ describe('MetadataStore', () => {
     // a chunk pushed ahead of its commit is registered unreferenced, so it is collectable if the commit never comes
     clock = 2_000_000
     assert.equal(store.addChunkLocation(cids[9], 'p4', { size: 100 }), true)
-    assert.deepEqual(store.getChunk(cids[9]), { cid: cids[9], size: 100, refcount: 0, zeroSinceMs: 2_000_000, locations: ['p4'] })
+    assert.deepEqual(store.getChunk(cids[9]), { cid: cids[9], size: 100, refcount: 0, zeroSinceMs: 2_000_000, target: 0, locations: ['p4'] })
     assert.equal(store.usage().storedBytes, 400)
     assert.equal(store.usage().uniqueBytes, 200)
+  })
+
+  it('keeps each chunk\'s replica target, the most its files asked for, and lists it under-replicated by that', () => {
+    store.commitFile('/backup', file([0, 1], 100, { replication: 3, locations: [{ cid: cids[0], peerIds: ['p1', 'p2'] }, { cid: cids[1], peerIds: ['p1', 'p2'] }] }))
+    store.commitFile('/other', file([1], 100, { replication: 2 }))
+    store.commitFile('/plain', file([2], 100, { locations: [{ cid: cids[2], peerIds: ['p1'] }] }))
+    assert.equal(store.getChunk(cids[1])?.target, 3, 'a second file asking for fewer copies lowers nothing')
+    const under = store.underReplicatedChunks(['p1', 'p2'], 2)
+    assert.deepEqual(under.map(c => [c.cid, c.copies, c.target]).sort(), [[cids[0], 2, 3], [cids[1], 2, 3], [cids[2], 1, 2]].sort())
+    assert.deepEqual(store.underReplicatedChunks(['p1', 'p2', 'p3'], 4).map(c => c.target), [4, 4, 4], 'the default target is a floor')
   })
 
   it('garbageChunks honours the grace period; forgetChunk refuses a live chunk', () => {
@@ -367,6 +377,21 @@ describe('MetadataStore', () => {
     assert.deepEqual(store.chunkLocations(cids[0]), ['p1'])
     assert.deepEqual([0, 1, 2].map(i => refcount(store, i)), [0, 1, 1])
     assert.equal(store.getChunk(cids[0])?.zeroSinceMs, 1_000_000)
+  })
+
+  it('upgrades a version 1 database in place, keeping its files', async () => {
+    store.commitFile('/f', file([0], 100, { locations: [{ cid: cids[0], peerIds: ['p1'] }] }))
+    store.stop()
+    const Database = (await import('better-sqlite3')).default
+    const db = new Database(path)
+    db.exec('ALTER TABLE chunk DROP COLUMN target')
+    db.pragma('user_version = 1')
+    db.close()
+    store = new MetadataStore({ path })
+    store.start()
+    assert.equal(store.stat('/f').size, 100)
+    assert.equal(store.getChunk(cids[0])?.target, 0)
+    assert.deepEqual(store.underReplicatedChunks(['p1'], 2).map(c => c.cid), [cids[0]])
   })
 
   it('refuses a database from a newer schema', async () => {
