@@ -93,6 +93,7 @@ export class NodeAnnouncements {
         registeredAt: receivedAt,
         lastSeen: receivedAt,
         state: STATE_OF[n.state] ?? 'dead',
+        ...(n.draining ? { draining: true } : {}),
         announcedBy: coordinator.peerId,
         announcedAt: receivedAt
       }
@@ -123,7 +124,8 @@ function toAnnounced (n: NodeRecord): NodeList['nodes'][number] {
     usedBytes: n.usedBytes,
     chunkCount: n.chunkCount,
     addrs: n.addrs.slice(0, NODE_LIST_LIMITS.maxAddrsPerNode).map(a => multiaddr(a).bytes),
-    state: ANNOUNCED_STATE[n.state]
+    state: ANNOUNCED_STATE[n.state],
+    draining: n.draining === true
   }
 }
 

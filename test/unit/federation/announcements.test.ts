@@ -87,6 +87,13 @@ describe('node announcements over gossipsub', () => {
     assert.equal(bob.announcements.remoteNodes()[0].state, 'suspect')
     assert.equal(await bob.validate(signed(alice, alice.published[1])), TopicValidatorResult.Accept)
     assert.equal(bob.announcements.remoteNodes()[0].state, 'dead')
+    assert.equal(bob.announcements.remoteNodes()[0].draining, undefined)
+
+    // An operator draining the node: other members hear it and place nothing new there.
+    nodes[0] = { ...node(`node-01@${ALICE_DOMAIN}`, aliceNode.peerId.toString()), draining: true }
+    await alice.announcements.announce()
+    assert.equal(await bob.validate(signed(alice, alice.published[2])), TopicValidatorResult.Accept)
+    assert.equal(bob.announcements.remoteNodes()[0].draining, true)
 
     // Not renewed for three intervals: the coordinator is gone, and its nodes with it.
     clock += 180_001
