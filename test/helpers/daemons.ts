@@ -96,7 +96,8 @@ export async function startDaemon (cleanup: Cleanup, dir: string, extraArgs: str
     status,
     output: () => out,
     stop: async () => {
-      if (proc.exitCode != null) return proc.exitCode
+      // Already gone (exited, or killed by a signal, whose 'exit' event has fired): nothing to wait for.
+      if (proc.exitCode != null || proc.signalCode != null) return proc.exitCode
       const exited = new Promise<number | null>(resolve => proc.once('exit', code => { resolve(code) }))
       proc.kill('SIGTERM')
       return await exited
