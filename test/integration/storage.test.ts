@@ -78,7 +78,9 @@ describe('storage: chunks, replication, persistent metadata and the file command
     work = await cleanup.tempDir('collective-work-')
     fed = await TestFederation.create(cleanup)
     await fed.member('alice', 'home.collective.local')
-    coordinatorDir = await fed.component('alice', 'coordinator', 'coordinator', { storage: { replication: 2, gcGrace: '2s', gcInterval: '1s' }, heartbeatIntervalMs: 1000 })
+    // Repair stays idle here (it has its own tests in interop/faults): a dead node's chunks must stay counted as
+    // under-replicated until it returns, not be copied elsewhere while the test reads.
+    coordinatorDir = await fed.component('alice', 'coordinator', 'coordinator', { storage: { replication: 2, gcGrace: '2s', gcInterval: '1s' }, repair: { startDelay: '1h' }, heartbeatIntervalMs: 1000 })
     await startCoordinator()
     for (let i = 0; i < 3; i++) {
       nodeDirs.push(await fed.component('alice', `node-0${i + 1}`, 'node', { storage: { capacity: '2GiB' }, heartbeatIntervalMs: 1000 }))
