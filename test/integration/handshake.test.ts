@@ -178,7 +178,8 @@ describe('certificate handshake between real daemons', () => {
   })
 
   it('refuses a role that has no business connecting (client to client), in both directions', async () => {
-    const client = await startDaemon(cleanup, await fed.component('alice', 'laptop', 'client'))
+    // A client daemon keeps a link to its member's coordinator; the refusal tested here is between two clients.
+    const client = await startDaemon(cleanup, await fed.component('alice', 'laptop', 'client', { coordinator: coordinatorAddr() }))
     const ca = await memberCa(alice)
     const key = await generatePeerKey()
     const leaf = await issueLeafCertificate({ issuerCert: ca.cert, issuerKey: ca.key, publicKey: key.publicKey, name: 'phone', role: 'client' })
