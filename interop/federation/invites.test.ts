@@ -154,7 +154,9 @@ describe('invites between members\' daemons', () => {
     const fresh = await invite('--grant', '/shared:read', '--valid', '36h')
     assert.equal(fresh.expiresAtMs - fresh.createdAtMs, 36 * 3_600_000)
     const key = await readFile(join(dave.home, 'client', 'peer.key'), 'utf8')
-    refused(await redeem(fresh.joinString, '--name', 'dave'), 'HomeNotEmptyError')
+    refused(await redeem(fresh.joinString, '--name', 'dave'), 'ContextExistsError')
+    // another context name, but dave's home: the home is never written over either
+    refused(await redeem(fresh.joinString, '--name', 'dave', '--context', 'dave-again', '--home', dave.home), 'HomeNotEmptyError')
     assert.equal(await readFile(join(dave.home, 'client', 'peer.key'), 'utf8'), key)
     assert.equal(await usesOf(fresh.id), 0)
   })
