@@ -141,7 +141,7 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
     return { files: res.removedFiles, dirs: res.removedDirs }
   })
   // Never let a file of another member's DataStore land in (or be read from) this daemon's private namespace.
-  for (const method of ['fs.put', 'fs.get']) {
+  for (const method of ['fs.put', 'fs.get', 'fs.putLocal', 'fs.getLocal']) {
     route(method, async ds => { throw new RemoteTransferError(`${ds.path} is ${ds.owner}'s DataStore; reading and writing file contents in another member's DataStore is not available in this version (listing, mkdir, rm and mv are)`) })
   }
 

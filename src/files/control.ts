@@ -2,6 +2,9 @@ import { once } from 'node:events'
 import { ControlBody } from '../control/server.js'
 import { baseName } from '../metadata/paths.js'
 import { clampRange } from '../transfer/range.js'
+import { PartialFile, assertAbsolute, openForUpload, readChunks } from './local-files.js'
+import type { FileIdentity } from './local-files.js'
+import type { ControlContext } from '../control/server.js'
 import type { ControlServer } from '../control/server.js'
 import type { FileService } from './service.js'
 import type { NodeRecord } from '../node-registry/registry.js'
@@ -26,6 +29,30 @@ function optionalNumber (params: Record<string, unknown>, key: string): number |
   return v
 }
 
+function optionalIdentity (params: Record<string, unknown>, key: string): FileIdentity | undefined {
+  const v = params[key] as Record<string, unknown> | undefined
+  if (v == null) return undefined
+  if (typeof v !== 'object' || !Number.isSafeInteger(v.dev) || !Number.isSafeInteger(v.ino)) throw new TypeError(`parameter "${key}" must be {dev, ino} integers`)
+  return { dev: v.dev as number, ino: v.ino as number }
+}
+
+function absolute (params: Record<string, unknown>, key: string): string {
+  const path = str(params, key)
+  assertAbsolute(path, `parameter "${key}"`)
+  return path
+}
+
+/** Counts transferred bytes into progress lines: at most ten a second, whatever the chunk rate */
+function progressReporter (ctx: ControlContext, total?: number): (n: number) => void {
+  let bytes = 0
+  let lastReport = 0
+  return n => {
+    bytes += n
+    const now = Date.now()
+    if (now - lastReport >= 100) { lastReport = now; ctx.progress({ bytes, total }) }
+  }
+}
+
 /** The file commands of the CLI, served on the control socket (contract in src/cli/commands/files.ts) */
 export function registerFileMethods (control: ControlServer, init: FileMethodsInit): void {
   const { files, owner } = init
@@ -38,8 +65,6 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
 
   control.register('fs.put', async (p, ctx) => {
     const total = optionalNumber(p, 'size')
-    let bytes = 0
-    let lastReport = 0
     // Iterating a socket destroys it at the end by default, and the answer still has to go back on it.
     const body = ctx.socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
     const entry = await files.write(str(p, 'path'), body, {
@@ -47,14 +72,29 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
       owner,
       mode: optionalNumber(p, 'mode'),
       signal: ctx.signal,
-      onProgress: (n) => {
-        bytes += n
-        // At most ten progress lines a second, whatever the chunk rate.
-        const now = Date.now()
-        if (now - lastReport >= 100) { lastReport = now; ctx.progress({ bytes, total }) }
-      }
+      onProgress: progressReporter(ctx, total)
     })
     return { ...entry, chunks: files.stat(entry.path).chunks }
+  })
+
+  // put LOCALFILE on the daemon's own host: the daemon reads the file itself, chunk by chunk, instead of taking
+  // its bytes through the CLI process and the socket. `file` is what the CLI opened, so a path that means another
+  // file here (another mount namespace) is LocalPathUnavailableError, on which the CLI streams the bytes itself.
+  control.register('fs.putLocal', async (p, ctx) => {
+    const localPath = absolute(p, 'localPath')
+    const { handle, size, mode } = await openForUpload(localPath, optionalIdentity(p, 'file'))
+    try {
+      const entry = await files.write(str(p, 'path'), chunkSize => readChunks(handle, size, chunkSize, localPath, ctx.signal), {
+        size,
+        owner,
+        mode: optionalNumber(p, 'mode') ?? mode,
+        signal: ctx.signal,
+        onProgress: progressReporter(ctx, size)
+      })
+      return { ...entry, chunks: files.stat(entry.path).chunks }
+    } finally {
+      await handle.close().catch(() => {})
+    }
   })
 
   control.register('fs.get', async (p) => {
@@ -64,6 +104,27 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
         if (!socket.write(bytes)) await once(socket, 'drain', { signal })
       }
     })
+  })
+
+  // get REMOTE LOCALFILE on the daemon's own host: the daemon writes the file itself (LOCALFILE.partial-*, flushed
+  // and renamed into place when complete, removed on any failure or when the CLI goes away). `directory` is the
+  // destination's directory as the CLI saw it, checked like `file` above.
+  control.register('fs.getLocal', async (p, ctx) => {
+    const dest = absolute(p, 'localPath')
+    const { entry, manifest } = files.open(str(p, 'path'))
+    const partial = await PartialFile.create(dest, { mode: optionalNumber(p, 'mode'), directory: optionalIdentity(p, 'directory') })
+    const progress = progressReporter(ctx, manifest.size)
+    try {
+      for await (const bytes of files.read(manifest, ctx.signal)) {
+        await partial.write(bytes)
+        progress(bytes.byteLength)
+      }
+      await partial.commit()
+    } catch (err) {
+      await partial.abort()
+      throw err
+    }
+    return { ...entry, destination: dest }
   })
 
   // For the FUSE mount: chmod and utimens.

@@ -41,9 +41,16 @@ export class Pins {
   has (cid: string): boolean { return this.counts.has(cid) }
 }
 
+/**
+ * A source that cuts itself into chunks: given the chunk size, yields buffers of exactly that many bytes (the
+ * last may be shorter), each its own memory. It spares the chunker's copy, e.g. for a local file read chunk by
+ * chunk. Needs the size declared up front, which picks the chunk size.
+ */
+export type ChunkedSource = (chunkSize: number) => AsyncIterable<Uint8Array>
+
 export interface WriteOptions {
   path: string
-  source: AsyncIterable<Uint8Array>
+  source: AsyncIterable<Uint8Array> | ChunkedSource
   /** The declared size; picks the chunk size up front and is checked against what arrives */
   size?: number
   owner: string
@@ -89,6 +96,17 @@ async function sizeChunks (source: AsyncIterable<Uint8Array>, size?: number): Pr
   return { chunkSize: ended ? chunkSizeFor(total) : MiB, source: rest }
 }
 
+/** The source as chunks of the file's chunk size */
+async function chunksOf (source: WriteOptions['source'], size?: number): Promise<{ chunkSize: number, chunks: AsyncIterable<Uint8Array> }> {
+  if (typeof source === 'function') {
+    if (size == null) throw new TypeError('a source that cuts its own chunks needs the size declared')
+    const chunkSize = chunkSizeFor(size)
+    return { chunkSize, chunks: source(chunkSize) }
+  }
+  const sized = await sizeChunks(source, size)
+  return { chunkSize: sized.chunkSize, chunks: chunkStream(sized.source, sized.chunkSize) }
+}
+
 /**
  * Writes one file: cuts the stream into content-addressed chunks, pushes each to `replication` distinct nodes in
  * parallel (skipping chunks already stored enough times: deduplication), and commits the manifest atomically
@@ -105,7 +123,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   if (parent.type !== 'dir') throw new NotADirectoryError(`${parent.path} is not a directory`)
   if (metadata.tryStat(path)?.type === 'dir') throw new IsADirectoryError(`${path} is a directory`)
 
-  const { chunkSize, source } = await sizeChunks(options.source, options.size)
+  const { chunkSize, chunks: source } = await chunksOf(options.source, options.size)
   const manifest: ManifestChunk[] = []
   const locations = new Map<string, Set<string>>()
   const slots = new Semaphore(Math.max(2, Math.floor((options.inflightBytes ?? 8 * MiB) / chunkSize)))
@@ -166,7 +184,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
 
   async function upload (): Promise<Entry> {
     try {
-      for await (const bytes of chunkStream(source, chunkSize)) {
+      for await (const bytes of source) {
         if (failure != null) break
         await slots.acquire(signal)
         const i = index++
