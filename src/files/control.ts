@@ -84,7 +84,7 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
     const localPath = absolute(p, 'localPath')
     const { handle, size, mode } = await openForUpload(localPath, optionalIdentity(p, 'file'))
     try {
-      const entry = await files.write(str(p, 'path'), chunkSize => readChunks(handle, size, chunkSize, localPath, ctx.signal), {
+      const entry = await files.write(str(p, 'path'), (chunkSize, buffer) => readChunks(handle, size, chunkSize, localPath, ctx.signal, buffer), {
         size,
         owner,
         mode: optionalNumber(p, 'mode') ?? mode,

@@ -81,20 +81,24 @@ export async function openForUpload (path: string, expected?: FileIdentity): Pro
   }
 }
 
+/** A buffer of its own, not from Node's pool and not zero-filled: every byte is overwritten by the reads */
+function allocate (size: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size)
+}
+
 /**
- * Reads `size` bytes of an open file as chunks of `chunkSize` (the last shorter), each in a buffer of its own
- * read straight from the file: nothing is re-cut or copied on the way to the chunker's consumer. A file that
+ * Reads `size` bytes of an open file as chunks of `chunkSize` (the last shorter), each read straight from the file
+ * into a buffer of its own, or into one `buffer` lends: nothing is re-cut or copied on the way to the consumer. A file that
  * shrinks or grows while it is read fails the upload rather than storing something that never existed.
  *
  * @throws LocalFileError
  */
-export async function * readChunks (handle: FileHandle, size: number, chunkSize: number, what: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+export async function * readChunks (handle: FileHandle, size: number, chunkSize: number, what: string, signal?: AbortSignal, buffer: (size: number) => Uint8Array = allocate): AsyncGenerator<Uint8Array> {
   let position = 0
   while (position < size) {
     signal?.throwIfAborted()
     const length = Math.min(chunkSize, size - position)
-    // Not from Node's pool and not zero-filled: every byte is overwritten by the read below.
-    const chunk = Buffer.allocUnsafeSlow(length)
+    const chunk = buffer(length)
     let filled = 0
     while (filled < length) {
       const { bytesRead } = await handle.read(chunk, filled, length - filled, position + filled)
@@ -102,7 +106,7 @@ export async function * readChunks (handle: FileHandle, size: number, chunkSize:
       filled += bytesRead
     }
     position += length
-    yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    yield chunk
   }
   const { bytesRead } = await handle.read(Buffer.alloc(1), 0, 1, size)
   if (bytesRead > 0) throw new LocalFileError(`${what} changed during the upload: it grew beyond the ${size} bytes it had`)

@@ -43,10 +43,41 @@ export class Pins {
 
 /**
  * A source that cuts itself into chunks: given the chunk size, yields buffers of exactly that many bytes (the
- * last may be shorter), each its own memory. It spares the chunker's copy, e.g. for a local file read chunk by
- * chunk. Needs the size declared up front, which picks the chunk size.
+ * last may be shorter). It spares the chunker's copy, e.g. for a local file read chunk by chunk. Needs the size
+ * declared up front, which picks the chunk size.
+ *
+ * `buffer(size)` lends it a buffer to fill and yield: the writer takes it back once the chunk is stored and lends
+ * it again, so a file of any length is read into the same few buffers. A source that yields a buffer it did not
+ * borrow (or a borrowed one it keeps using) must not borrow at all.
  */
-export type ChunkedSource = (chunkSize: number) => AsyncIterable<Uint8Array>
+export type ChunkedSource = (chunkSize: number, buffer: (size: number) => Uint8Array) => AsyncIterable<Uint8Array>
+
+/**
+ * Buffers of one size lent out and taken back. Chunks held by a transfer live long enough to outlast several minor
+ * collections, so without reuse every one of them ends as old-generation garbage that only a full collection frees:
+ * a 2 GB upload made the daemon run one every few hundred milliseconds and carry tens of megabytes of dead chunks.
+ */
+class BufferPool {
+  private readonly size: number
+  private readonly free: Uint8Array[] = []
+  private readonly lent = new Set<Uint8Array>()
+
+  constructor (size: number) {
+    this.size = size
+  }
+
+  borrow (size: number): Uint8Array {
+    // not zero-filled: the borrower overwrites every byte
+    const buf = size === this.size ? this.free.pop() ?? new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size) : new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size)
+    if (size === this.size) this.lent.add(buf)
+    return buf
+  }
+
+  /** Takes a buffer back if it was lent; anything else is left to the garbage collector */
+  giveBack (buf: Uint8Array): void {
+    if (this.lent.delete(buf)) this.free.push(buf)
+  }
+}
 
 export interface WriteOptions {
   path: string
@@ -97,11 +128,12 @@ async function sizeChunks (source: AsyncIterable<Uint8Array>, size?: number): Pr
 }
 
 /** The source as chunks of the file's chunk size */
-async function chunksOf (source: WriteOptions['source'], size?: number): Promise<{ chunkSize: number, chunks: AsyncIterable<Uint8Array> }> {
+async function chunksOf (source: WriteOptions['source'], size?: number): Promise<{ chunkSize: number, chunks: AsyncIterable<Uint8Array>, pool?: BufferPool }> {
   if (typeof source === 'function') {
     if (size == null) throw new TypeError('a source that cuts its own chunks needs the size declared')
     const chunkSize = chunkSizeFor(size)
-    return { chunkSize, chunks: source(chunkSize) }
+    const pool = new BufferPool(chunkSize)
+    return { chunkSize, chunks: source(chunkSize, n => pool.borrow(n)), pool }
   }
   const sized = await sizeChunks(source, size)
   return { chunkSize: sized.chunkSize, chunks: chunkStream(sized.source, sized.chunkSize) }
@@ -123,7 +155,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   if (parent.type !== 'dir') throw new NotADirectoryError(`${parent.path} is not a directory`)
   if (metadata.tryStat(path)?.type === 'dir') throw new IsADirectoryError(`${path} is a directory`)
 
-  const { chunkSize, chunks: source } = await chunksOf(options.source, options.size)
+  const { chunkSize, chunks: source, pool } = await chunksOf(options.source, options.size)
   const manifest: ManifestChunk[] = []
   const locations = new Map<string, Set<string>>()
   const slots = new Semaphore(Math.max(2, Math.floor((options.inflightBytes ?? 8 * MiB) / chunkSize)))
@@ -193,6 +225,10 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
         const task = place(i, bytes).then(() => {
           options.onProgress?.(bytes.length)
         }, (err: Error) => { failure ??= err }).finally(() => {
+          // Every put of these bytes has been answered (a node answers only once it has the whole frame), so
+          // nothing reads them any more. A put abandoned on a timeout may still have them queued on its stream:
+          // reused, they would reach the node under the old CID, which it refuses, never stores.
+          pool?.giveBack(bytes)
           slots.release()
           inflight.delete(task)
         })
