@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, isAbsolute } from 'node:path'
+import { allocate } from '../util/buffer-pool.js'
 import type { FileHandle } from 'node:fs/promises'
 
 /**
@@ -79,11 +80,6 @@ export async function openForUpload (path: string, expected?: FileIdentity): Pro
     await handle.close().catch(() => {})
     throw err
   }
-}
-
-/** A buffer of its own, not from Node's pool and not zero-filled: every byte is overwritten by the reads */
-function allocate (size: number): Uint8Array {
-  return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size)
 }
 
 /**

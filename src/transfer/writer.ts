@@ -2,6 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { chunkSizeFor, chunkStream, cidOf, MiB } from '../storage/chunking.js'
 import { pickTargets } from '../placement/capacity.js'
 import { Semaphore } from '../util/semaphore.js'
+import { BufferPool } from '../util/buffer-pool.js'
 import { parentOf } from '../metadata/paths.js'
 import { NotFoundError, NotADirectoryError, IsADirectoryError } from '../metadata/errors.js'
 import { ReplicationError, SizeMismatchError } from './errors.js'
@@ -51,33 +52,6 @@ export class Pins {
  * borrow (or a borrowed one it keeps using) must not borrow at all.
  */
 export type ChunkedSource = (chunkSize: number, buffer: (size: number) => Uint8Array) => AsyncIterable<Uint8Array>
-
-/**
- * Buffers of one size lent out and taken back. Chunks held by a transfer live long enough to outlast several minor
- * collections, so without reuse every one of them ends as old-generation garbage that only a full collection frees:
- * a 2 GB upload made the daemon run one every few hundred milliseconds and carry tens of megabytes of dead chunks.
- */
-class BufferPool {
-  private readonly size: number
-  private readonly free: Uint8Array[] = []
-  private readonly lent = new Set<Uint8Array>()
-
-  constructor (size: number) {
-    this.size = size
-  }
-
-  borrow (size: number): Uint8Array {
-    // not zero-filled: the borrower overwrites every byte
-    const buf = size === this.size ? this.free.pop() ?? new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size) : new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size)
-    if (size === this.size) this.lent.add(buf)
-    return buf
-  }
-
-  /** Takes a buffer back if it was lent; anything else is left to the garbage collector */
-  giveBack (buf: Uint8Array): void {
-    if (this.lent.delete(buf)) this.free.push(buf)
-  }
-}
 
 export interface WriteOptions {
   path: string
