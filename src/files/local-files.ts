@@ -84,8 +84,8 @@ export async function openForUpload (path: string, expected?: FileIdentity): Pro
 
 /**
  * Reads `size` bytes of an open file as chunks of `chunkSize` (the last shorter), each read straight from the file
- * into a buffer of its own, or into one `buffer` lends: nothing is re-cut or copied on the way to the consumer. A file that
- * shrinks or grows while it is read fails the upload rather than storing something that never existed.
+ * into a buffer of its own, or into one `buffer` lends: nothing is re-cut or copied on the way to the consumer. A
+ * file that shrinks or grows while it is read fails the upload rather than storing something that never existed.
  *
  * @throws LocalFileError
  */
