@@ -3,7 +3,6 @@ import { serviceCapabilities } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
 import { CertificateChain, Verdict } from '../gen/noise-cert.js'
 import { rolesMayConnect } from './role-policy.js'
-import { coalesceWrites, noiseCrypto } from './noise-tuning.js'
 import { CertificateRefusedError, HandshakeTimeoutError } from './errors.js'
 import type { PeerIdentities } from './peer-identities.js'
 import type { NoiseComponents } from '@chainsafe/libp2p-noise'
@@ -55,18 +54,16 @@ export class CertifiedNoise implements ConnectionEncrypter {
 
   constructor (components: NoiseComponents, init: CertifiedNoiseInit) {
     this.init = init
-    this.noise = noise({ prologueBytes: init.trustStore.rootFingerprintBytes, crypto: noiseCrypto })(components)
+    this.noise = noise({ prologueBytes: init.trustStore.rootFingerprintBytes })(components)
     this.log = components.logger.forComponent('collective:net:handshake')
   }
 
   async secureOutbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    coalesceWrites(connection)
     const secured = await this.noise.secureOutbound(connection, options).catch(err => { throw this.noiseFailed('outbound', err) })
     return this.exchange(secured, 'outbound', options)
   }
 
   async secureInbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    coalesceWrites(connection)
     const secured = await this.noise.secureInbound(connection, options).catch(err => { throw this.noiseFailed('inbound', err) })
     return this.exchange(secured, 'inbound', options)
   }
