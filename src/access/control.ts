@@ -4,6 +4,7 @@ import { parseRights, formatRights, NoSuchDataStoreError, NestedDataStoreError, 
 import { parseExpiry } from '../util/units.js'
 import { fromWireEntry } from './meta-client.js'
 import { progressReporter, streamBody, uploadBody } from '../files/control.js'
+import { LocalPathUnavailableError } from '../files/local-files.js'
 import { clampRange } from '../transfer/range.js'
 import { optionalNumber, optionalStr, str } from '../control/params.js'
 import type { RemoteContent } from './content-client.js'
@@ -157,6 +158,11 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
     const range = clampRange(file.size, optionalNumber(p, 'offset') ?? 0, optionalNumber(p, 'length') ?? file.size)
     return streamBody({ ...file.entry, ...range }, signal => content.readRange(file, range.offset, range.length, signal))
   })
+  // The daemon's direct local-file transfers are for its own namespace: for another member's DataStore the CLI
+  // streams the bytes (its fallback on LocalPathUnavailableError), and they take the routes above.
+  for (const method of ['fs.putLocal', 'fs.getLocal']) {
+    route(method, async ds => { throw new LocalPathUnavailableError(`${ds.path} is ${ds.owner}'s DataStore: its contents go through the routed transfer`) })
+  }
   route('fs.setattr', async (ds, p, signal) => fromWireEntry((await meta.call(ds.coordinator, { op: MetaOp.SETATTR, path: str(p, 'path'), mode: optionalNumber(p, 'mode') ?? 0, mtimeMs: optionalNumber(p, 'mtimeMs') ?? 0 }, { signal })).entry!))
 
   // Other members' DataStores appear where they are mounted in the tree, though this namespace has no such folder:

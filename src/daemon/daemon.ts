@@ -18,6 +18,7 @@ import { FileService } from '../files/service.js'
 import type { FileServiceComponents } from '../files/service.js'
 import { MetadataError } from '../metadata/errors.js'
 import { registerFileMethods } from '../files/control.js'
+import { LocalFileError, LocalPathUnavailableError } from '../files/local-files.js'
 import { join } from 'node:path'
 import { createMetrics, RESULTS } from '../metrics/metrics.js'
 import { MetricsServer } from '../metrics/http-server.js'
@@ -82,6 +83,9 @@ export interface DaemonInit {
 
 /** Refused handshakes from one peer for one reason are logged at most once in this window (a peer retries) */
 const REFUSAL_LOG_WINDOW_MS = 60_000
+
+/** The control methods that move file contents, and what a failure of each is called in the operator log */
+const TRANSFER_METHODS: Record<string, 'write' | 'read' | undefined> = { 'fs.put': 'write', 'fs.putLocal': 'write', 'fs.get': 'read', 'fs.getLocal': 'read' }
 
 export interface StorageSummary {
   capacityBytes: number
@@ -341,14 +345,15 @@ export class Daemon {
   /** Counts every control request and logs failed reads and writes, the failures a user will ask an operator about */
   private onControlRequest (o: ControlOutcome): void {
     this.metrics.controlRequests.inc({ method: o.method, result: o.result })
-    if (o.result !== 'error' || (o.method !== 'fs.put' && o.method !== 'fs.get')) return
-    const what = o.method === 'fs.put' ? 'write' : 'read'
+    const what = TRANSFER_METHODS[o.method]
+    if (o.result !== 'error' || what == null) return
     const fields: LogFields = { path: o.params.path, error: o.error?.name, message: o.error?.message, seconds: Math.round(o.seconds * 1000) / 1000 }
     if (o.error?.name === 'ReplicationError') this.metrics.placementFailures.inc({ reason: 'insufficient_nodes' })
     if (o.aborted) {
       this.oplog.info(`${what} cancelled`, fields)
-    } else if (o.error instanceof MetadataError || o.error instanceof TypeError) {
-      // The request itself was wrong (no such file, bad parameter): the client was told, nothing is broken here.
+    } else if (o.error instanceof MetadataError || o.error instanceof TypeError || o.error instanceof LocalFileError || o.error instanceof LocalPathUnavailableError) {
+      // The request itself was wrong (no such file, bad parameter, a local file the daemon cannot use): the client
+      // was told, nothing is broken here.
       this.oplog.info(`${what} rejected`, fields)
     } else {
       this.oplog.error(`${what} failed`, fields)

@@ -3,6 +3,8 @@ import { ControlBody } from '../control/server.js'
 import { baseName } from '../metadata/paths.js'
 import { clampRange } from '../transfer/range.js'
 import { optionalNumber, str } from '../control/params.js'
+import { PartialFile, assertAbsolute, openForUpload, readChunks } from './local-files.js'
+import type { FileIdentity } from './local-files.js'
 import type { ControlServer, ControlContext } from '../control/server.js'
 import type { FileService } from './service.js'
 import type { NodeRecord } from '../node-registry/registry.js'
@@ -40,6 +42,19 @@ export function streamBody (result: Record<string, unknown>, read: (signal: Abor
   })
 }
 
+function optionalIdentity (params: Record<string, unknown>, key: string): FileIdentity | undefined {
+  const v = params[key] as Record<string, unknown> | undefined
+  if (v == null) return undefined
+  if (typeof v !== 'object' || !Number.isSafeInteger(v.dev) || !Number.isSafeInteger(v.ino)) throw new TypeError(`parameter "${key}" must be {dev, ino} integers`)
+  return { dev: v.dev as number, ino: v.ino as number }
+}
+
+function absolute (params: Record<string, unknown>, key: string): string {
+  const path = str(params, key)
+  assertAbsolute(path, `parameter "${key}"`)
+  return path
+}
+
 /** The file commands of the CLI, served on the control socket (contract in src/cli/commands/files.ts) */
 export function registerFileMethods (control: ControlServer, init: FileMethodsInit): void {
   const { files, owner } = init
@@ -61,9 +76,50 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
     return { ...entry, chunks: files.stat(entry.path).chunks }
   })
 
+  // put LOCALFILE on the daemon's own host: the daemon reads the file itself, chunk by chunk, instead of taking
+  // its bytes through the CLI process and the socket. `file` is what the CLI opened, so a path that means another
+  // file here (another mount namespace) is LocalPathUnavailableError, on which the CLI streams the bytes itself.
+  control.register('fs.putLocal', async (p, ctx) => {
+    const localPath = absolute(p, 'localPath')
+    const { handle, size, mode } = await openForUpload(localPath, optionalIdentity(p, 'file'))
+    try {
+      const entry = await files.write(str(p, 'path'), (chunkSize, buffer) => readChunks(handle, size, chunkSize, localPath, ctx.signal, buffer), {
+        size,
+        owner,
+        mode: optionalNumber(p, 'mode') ?? mode,
+        signal: ctx.signal,
+        onProgress: progressReporter(ctx, size)
+      })
+      return { ...entry, chunks: files.stat(entry.path).chunks }
+    } finally {
+      await handle.close().catch(() => {})
+    }
+  })
+
   control.register('fs.get', async (p) => {
     const { entry, manifest } = files.open(str(p, 'path'))
     return streamBody({ ...entry }, signal => files.read(manifest, signal))
+  })
+
+  // get REMOTE LOCALFILE on the daemon's own host: the daemon writes the file itself (LOCALFILE.partial-*, flushed
+  // and renamed into place when complete, removed on any failure or when the CLI goes away). `directory` is the
+  // destination's directory as the CLI saw it, checked like `file` above.
+  control.register('fs.getLocal', async (p, ctx) => {
+    const dest = absolute(p, 'localPath')
+    const { entry, manifest } = files.open(str(p, 'path'))
+    const partial = await PartialFile.create(dest, { mode: optionalNumber(p, 'mode'), directory: optionalIdentity(p, 'directory') })
+    const progress = progressReporter(ctx, manifest.size)
+    try {
+      for await (const bytes of files.read(manifest, ctx.signal)) {
+        await partial.write(bytes)
+        progress(bytes.byteLength)
+      }
+      await partial.commit()
+    } catch (err) {
+      await partial.abort()
+      throw err
+    }
+    return { ...entry, destination: dest }
   })
 
   // For the FUSE mount: chmod and utimens.

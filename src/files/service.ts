@@ -9,7 +9,7 @@ import { readFile } from '../transfer/reader.js'
 import { readRange } from '../transfer/range.js'
 import type { CommitFileOptions, Entry, FileManifest, RemoveResult, SetAttributesOptions } from '../metadata/store.js'
 import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
-import type { PlaceChunk } from '../transfer/writer.js'
+import type { PlaceChunk, WriteOptions } from '../transfer/writer.js'
 import type { ReadComponents } from '../transfer/reader.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
@@ -127,7 +127,7 @@ export class FileService {
     return await this.locks.run(d, async () => await this.locks.run(s, () => this.metadata.rename(s, d)))
   }
 
-  async write (path: string, source: AsyncIterable<Uint8Array>, options: { size?: number, owner: string, mode?: number, signal?: AbortSignal, onProgress?: (bytes: number) => void }): Promise<Entry> {
+  async write (path: string, source: WriteOptions['source'], options: { size?: number, owner: string, mode?: number, signal?: AbortSignal, onProgress?: (bytes: number) => void }): Promise<Entry> {
     const p = normalizePath(path)
     const policy = this.policyFor(p)
     return await writeFile({ ...this.components, place: policy.place, metadata: this.metadata, locks: this.locks, pins: this.pins, log: this.log }, {

@@ -2,6 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { chunkSizeFor, chunkStream, cidOf, MiB } from '../storage/chunking.js'
 import { pickTargets } from '../placement/capacity.js'
 import { Semaphore } from '../util/semaphore.js'
+import { BufferPool } from '../util/buffer-pool.js'
 import { parentOf } from '../metadata/paths.js'
 import { NotFoundError, NotADirectoryError, IsADirectoryError } from '../metadata/errors.js'
 import { ReplicationError, SizeMismatchError } from './errors.js'
@@ -41,9 +42,20 @@ export class Pins {
   has (cid: string): boolean { return this.counts.has(cid) }
 }
 
+/**
+ * A source that cuts itself into chunks: given the chunk size, yields buffers of exactly that many bytes (the
+ * last may be shorter). It spares the chunker's copy, e.g. for a local file read chunk by chunk. Needs the size
+ * declared up front, which picks the chunk size.
+ *
+ * `buffer(size)` lends it a buffer to fill and yield: the writer takes it back once the chunk is stored and lends
+ * it again, so a file of any length is read into the same few buffers. A source that yields a buffer it did not
+ * borrow (or a borrowed one it keeps using) must not borrow at all.
+ */
+export type ChunkedSource = (chunkSize: number, buffer: (size: number) => Uint8Array) => AsyncIterable<Uint8Array>
+
 export interface WriteOptions {
   path: string
-  source: AsyncIterable<Uint8Array>
+  source: AsyncIterable<Uint8Array> | ChunkedSource
   /** The declared size; picks the chunk size up front and is checked against what arrives */
   size?: number
   owner: string
@@ -89,6 +101,18 @@ export async function sizeChunks (source: AsyncIterable<Uint8Array>, size?: numb
   return { chunkSize: ended ? chunkSizeFor(total) : MiB, source: rest }
 }
 
+/** The source as chunks of the file's chunk size */
+async function chunksOf (source: WriteOptions['source'], size?: number): Promise<{ chunkSize: number, chunks: AsyncIterable<Uint8Array>, pool?: BufferPool }> {
+  if (typeof source === 'function') {
+    if (size == null) throw new TypeError('a source that cuts its own chunks needs the size declared')
+    const chunkSize = chunkSizeFor(size)
+    const pool = new BufferPool(chunkSize)
+    return { chunkSize, chunks: source(chunkSize, n => pool.borrow(n)), pool }
+  }
+  const sized = await sizeChunks(source, size)
+  return { chunkSize: sized.chunkSize, chunks: chunkStream(sized.source, sized.chunkSize) }
+}
+
 /**
  * Writes one file: cuts the stream into content-addressed chunks, pushes each to `replication` distinct nodes in
  * parallel (skipping chunks already stored enough times: deduplication), and commits the manifest atomically
@@ -105,7 +129,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   if (parent.type !== 'dir') throw new NotADirectoryError(`${parent.path} is not a directory`)
   if (metadata.tryStat(path)?.type === 'dir') throw new IsADirectoryError(`${path} is a directory`)
 
-  const { chunkSize, source } = await sizeChunks(options.source, options.size)
+  const { chunkSize, chunks: source, pool } = await chunksOf(options.source, options.size)
   const manifest: ManifestChunk[] = []
   const locations = new Map<string, Set<string>>()
   const slots = new Semaphore(Math.max(2, Math.floor((options.inflightBytes ?? 8 * MiB) / chunkSize)))
@@ -166,7 +190,7 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
 
   async function upload (): Promise<Entry> {
     try {
-      for await (const bytes of chunkStream(source, chunkSize)) {
+      for await (const bytes of source) {
         if (failure != null) break
         await slots.acquire(signal)
         const i = index++
@@ -175,6 +199,10 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
         const task = place(i, bytes).then(() => {
           options.onProgress?.(bytes.length)
         }, (err: Error) => { failure ??= err }).finally(() => {
+          // Every put of these bytes has been answered (a node answers only once it has the whole frame), so
+          // nothing reads them any more. A put abandoned on a timeout may still have them queued on its stream:
+          // reused, they would reach the node under the old CID, which it refuses, never stores.
+          pool?.giveBack(bytes)
           slots.release()
           inflight.delete(task)
         })

@@ -162,6 +162,55 @@ describe('storage: chunks, replication, persistent metadata and the file command
     assert.ok(!ls.entries.some((e: any) => e.name === 'x' || e.name.startsWith('nnnn')))
   })
 
+  it('the daemon reads and writes local files itself, with clear errors, and a failed get leaves no partial file', async () => {
+    const local = await randomFile('by-daemon', 3 * MiB + 5)
+    const put = await call(coordinator.socket, 'fs.putLocal', { path: '/docs/by-daemon', localPath: local })
+    assert.equal(put.size, 3 * MiB + 5)
+    written.set('/docs/by-daemon', await sha256File(local))
+    await assertReadsBack('/docs/by-daemon')
+
+    const dest = join(work, 'by-daemon.out')
+    const got = await call(coordinator.socket, 'fs.getLocal', { path: '/docs/by-daemon', localPath: dest, mode: 0o600 })
+    assert.equal(got.destination, dest)
+    assert.equal(await sha256File(dest), written.get('/docs/by-daemon'))
+    assert.equal(statSync(dest).mode & 0o777, 0o600)
+
+    const other = statSync(join(work, 'small'))
+    const refusals: Array<[string, Record<string, unknown>, string, RegExp]> = [
+      ['fs.putLocal', { path: '/docs/x', localPath: 'relative/file' }, 'TypeError', /absolute path/],
+      ['fs.putLocal', { path: '/docs/x', localPath: join(work, 'absent-local') }, 'LocalPathUnavailableError', /no such file/],
+      ['fs.putLocal', { path: '/docs/x', localPath: work }, 'LocalFileError', /is a directory/],
+      ['fs.putLocal', { path: '/docs/x', localPath: local, file: { dev: other.dev, ino: other.ino } }, 'LocalPathUnavailableError', /not the file/],
+      ['fs.getLocal', { path: '/docs/nope', localPath: join(work, 'nope') }, 'NotFoundError', /nope/],
+      ['fs.getLocal', { path: '/docs/by-daemon', localPath: join(work, 'no-dir', 'x') }, 'LocalFileError', /cannot write .*no such file or directory/]
+    ]
+    for (const [method, params, name, message] of refusals) {
+      await assert.rejects(call(coordinator.socket, method, params), (err: any) => {
+        assert.equal(err.remoteName, name, `${method} ${JSON.stringify(params)}: ${String(err.message)}`)
+        assert.match(err.message, message)
+        return true
+      })
+    }
+    const ls = JSON.parse((await cli(['ls', '/docs', '--json', '--home', home()])).stdout)
+    assert.ok(!ls.entries.some((e: any) => e.name === 'x'))
+
+    // A client that goes away mid-download: the daemon stops and removes what it wrote.
+    const big = '/docs/f-157286401'
+    const cut = join(work, 'cut-short')
+    const client = new AbortController()
+    let partialSeen = false
+    await assert.rejects(call(coordinator.socket, 'fs.getLocal', { path: big, localPath: cut }, {
+      signal: client.signal,
+      onProgress: () => {
+        partialSeen ||= readdirSync(work).some(f => f.startsWith('cut-short.partial-'))
+        client.abort()
+      }
+    }))
+    assert.ok(partialSeen, 'the download was under way when the client went away')
+    await waitFor('the partial download to be removed', async () => !readdirSync(work).some(f => f.startsWith('cut-short')), 20_000)
+    assert.ok(!readdirSync(work).some(f => f.startsWith('cut-short')))
+  })
+
   it('mkdir -p, ls, mv and rm -r work on the namespace', async () => {
     assert.equal((await cli(['mkdir', '-p', '/a/b/c', '--home', home()])).code, 0)
     await put(await randomFile('tree', 10), '/a/b/c/file')

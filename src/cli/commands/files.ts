@@ -1,9 +1,9 @@
-import { open, rename, stat, unlink } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import { unlinkSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
-import { basename, join, posix } from 'node:path'
+import { basename, dirname, join, posix, resolve } from 'node:path'
 import { call, callWithSocket } from '../../control/client.js'
-import { ControlProtocolError } from '../../control/errors.js'
+import { ControlProtocolError, DaemonError } from '../../control/errors.js'
+import { LocalFileError, PartialFile } from '../../files/local-files.js'
 import { homeLayout } from '../../local/layout.js'
 import { formatBytes } from '../../util/units.js'
 import { table, ago } from '../output.js'
@@ -13,11 +13,7 @@ import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
 import type { Command, CommandContext } from '../command.js'
 
-/** A local file that cannot be read for upload or written for download */
-export class LocalFileError extends Error {
-  static name = 'LocalFileError'
-  name = 'LocalFileError'
-}
+export { LocalFileError }
 
 /** The connection ended before the whole body crossed it */
 export class TransferInterruptedError extends Error {
@@ -139,7 +135,7 @@ async function receiveBody (socket: Socket, size: number, what: string, write: (
 }
 
 /** Checks the path before anything is sent, so a typo fails with the local file's name rather than a daemon error */
-async function openLocalFile (path: string): Promise<{ handle: FileHandle, size: number, mode: number }> {
+async function openLocalFile (path: string): Promise<{ handle: FileHandle, size: number, mode: number, file: { dev: number, ino: number } }> {
   let s
   try {
     s = await stat(path)
@@ -157,15 +153,7 @@ async function openLocalFile (path: string): Promise<{ handle: FileHandle, size:
   }
   // The size sent is the size of what was opened, not of whatever the name pointed to a moment earlier.
   const opened = await handle.stat()
-  return { handle, size: opened.size, mode: opened.mode & 0o777 }
-}
-
-async function writeAll (handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset)
-    offset += bytesWritten
-  }
+  return { handle, size: opened.size, mode: opened.mode & 0o777, file: { dev: opened.dev, ino: opened.ino } }
 }
 
 /** Writes a download to stdout; a reader that goes away (`| head`) ends the download quietly */
@@ -194,31 +182,25 @@ async function downloadToStdout (socket: Socket, size: number, what: string, bar
  * failed download never leaves a truncated file behind or clobbers an existing one.
  */
 async function downloadToFile (socket: Socket, size: number, what: string, dest: string, bar: ProgressBar): Promise<void> {
-  const partial = `${dest}.partial-${randomBytes(6).toString('hex')}`
-  let handle
+  let partial: PartialFile
   try {
-    handle = await open(partial, 'wx')
-  } catch (err: any) {
+    partial = await PartialFile.create(dest)
+  } catch (err) {
     socket.destroy()
-    throw new LocalFileError(`cannot write ${dest}: ${err.message as string}`)
+    throw err
   }
   // A signal handler replaces Node's default exit, so it must exit itself.
   const onSignal = (signal: NodeJS.Signals): void => {
-    try { unlinkSync(partial) } catch {}
+    try { unlinkSync(partial.path) } catch {}
     process.exit(signal === 'SIGINT' ? 130 : 143)
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
-  let closed = false
   try {
-    await receiveBody(socket, size, what, async chunk => { await writeAll(handle, chunk) }, bar)
-    await handle.sync()
-    closed = true
-    await handle.close()
-    await rename(partial, dest)
+    await receiveBody(socket, size, what, async chunk => { await partial.write(chunk) }, bar)
+    await partial.commit()
   } catch (err) {
-    if (!closed) await handle.close().catch(() => {})
-    await unlink(partial).catch(() => {})
+    await partial.abort()
     throw err
   } finally {
     process.off('SIGINT', onSignal)
@@ -233,9 +215,59 @@ async function resolveDestination (local: string, remote: string): Promise<strin
   return local
 }
 
+/**
+ * True when the daemon answered that it cannot do a local-file transfer itself: one too old to know the method, or
+ * one that cannot reach the path (another mount namespace, another user). The CLI then moves the bytes itself.
+ */
+function daemonCannotReach (err: unknown): boolean {
+  return err instanceof DaemonError && (err.remoteName === 'UnknownMethodError' || err.remoteName === 'LocalPathUnavailableError')
+}
+
+/**
+ * Has the daemon write the download to `dest` itself (it runs on this host: the socket is ours alone), so the bytes
+ * skip the socket and this process. Returns the daemon's result, or undefined when it cannot (`daemonCannotReach`).
+ */
+async function downloadByDaemon (ctx: CommandContext, remote: string, dest: string, bar: ProgressBar): Promise<any> {
+  const dir = dirname(dest)
+  let directory
+  try {
+    directory = await stat(dir)
+  } catch (err: any) {
+    throw new LocalFileError(`cannot write ${dest}: ${err.code === 'ENOENT' ? 'no such directory' : err.message as string}`)
+  }
+  if (!directory.isDirectory()) throw new LocalFileError(`cannot write ${dest}: ${dir} is not a directory`)
+  try {
+    return await call(socketOf(ctx), 'fs.getLocal', {
+      path: remote,
+      localPath: dest,
+      // what a file this process creates would get
+      mode: 0o666 & ~process.umask(),
+      directory: { dev: directory.dev, ino: directory.ino }
+    }, { onProgress: progressFrom(bar) })
+  } catch (err) {
+    if (daemonCannotReach(err)) return undefined
+    throw err
+  }
+}
+
 async function download (ctx: CommandContext, remote: string, local: string | undefined): Promise<void> {
   const toStdout = local == null || local === '-'
   const dest = toStdout ? undefined : await resolveDestination(local, remote)
+  if (dest != null) {
+    const bar = new ProgressBar({ label: posix.basename(remote), enabled: !ctx.json })
+    let result
+    try {
+      // the daemon's working directory is not ours
+      result = await downloadByDaemon(ctx, remote, resolve(dest), bar)
+    } finally {
+      bar.finish()
+    }
+    if (result != null) {
+      ctx.emit({ ...result, destination: dest })
+      ctx.out(`saved ${remote} to ${dest} (${formatBytes(Number(result.size))})`)
+      return
+    }
+  }
   const { result, socket } = await callWithSocket(socketOf(ctx), 'fs.get', { path: remote })
   const size = Number(result?.size)
   if (!Number.isSafeInteger(size) || size < 0) {
@@ -384,15 +416,29 @@ export const putCommand: Command = {
   usage: 'put LOCALFILE REMOTEPATH',
   description: 'A REMOTEPATH ending in / means "into that directory, under the local file\'s name".\n' +
     'The file is streamed; it is never read into memory whole. The progress bar (on a terminal, for files over\n' +
-    '4 MiB) counts the bytes the daemon has acknowledged.',
+    '4 MiB) counts the bytes the daemon has acknowledged. The daemon reads the file itself when it can reach it\n' +
+    '(it runs on this host); otherwise this command sends the bytes over the control socket.',
   minPositionals: 2,
   maxPositionals: 2,
   async run (ctx) {
     const [local, remoteArg] = ctx.positionals
     const remote = remoteArg.endsWith('/') ? `${remoteArg}${basename(local)}` : remoteArg
-    const { handle, size, mode } = await openLocalFile(local)
+    const { handle, size, mode, file } = await openLocalFile(local)
     const bar = new ProgressBar({ total: size, label: basename(local), enabled: !ctx.json })
     try {
+      // The daemon reads the file itself when it can (it runs on this host): the bytes skip the socket and us.
+      let result
+      try {
+        result = await call(socketOf(ctx), 'fs.putLocal', { path: remote, localPath: resolve(local), mode, file }, { onProgress: progressFrom(bar) })
+      } catch (err) {
+        if (!daemonCannotReach(err)) throw err
+      }
+      if (result != null) {
+        bar.finish()
+        ctx.emit(result)
+        ctx.out(putSummary(result))
+        return
+      }
       await upload(ctx, { path: remote, size, mode }, bar, async socket => {
         const source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = size === 0
           ? []
@@ -434,7 +480,8 @@ export const getCommand: Command = {
   usage: 'get REMOTEPATH [LOCALFILE]',
   description: 'Without LOCALFILE (or with -) the content goes to stdout. A local directory means "into it".\n' +
     'The download is written to LOCALFILE.partial-* and renamed into place only when complete, so a failed\n' +
-    'download never leaves a truncated file or overwrites an existing one.',
+    'download never leaves a truncated file or overwrites an existing one. The daemon writes LOCALFILE itself\n' +
+    'when it can reach it (it runs on this host); otherwise the bytes come through this command.',
   minPositionals: 1,
   maxPositionals: 2,
   async run (ctx) {

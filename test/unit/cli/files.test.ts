@@ -32,6 +32,11 @@ class FakeDaemon {
   readonly calls: string[] = []
   /** When set, fs.get sends only this many bytes and then cuts the connection */
   cutGetsAfter?: number
+  /**
+   * How the daemon answers put and get of local files it would read or write itself: as a daemon that predates
+   * them ('unknown', the default), as one that cannot reach the path ('unreachable'), or by doing it ('serve')
+   */
+  local: 'unknown' | 'unreachable' | 'serve' = 'unknown'
   private readonly server: ControlServer
 
   constructor (readonly socketPath: string) {
@@ -75,6 +80,27 @@ class FakeDaemon {
         if (cut != null) throw new FsError('ChunkUnavailableError', 'no replica of chunk 3 answered')
       })
     })
+    const local = (): void => {
+      if (this.local === 'unknown') throw new FsError('UnknownMethodError', 'this daemon has no such method')
+      if (this.local === 'unreachable') throw new FsError('LocalPathUnavailableError', 'cannot read that path: permission denied')
+    }
+    reg('fs.putLocal', async (p, _socket, progress) => {
+      local()
+      const path = this.norm(p.path)
+      this.parentDir(path)
+      const data = await readFile(p.localPath)
+      progress({ bytes: data.length, total: data.length })
+      const version = (this.nodes.get(path)?.version ?? 0) + 1
+      this.nodes.set(path, { type: 'file', mode: p.mode ?? 0o644, mtimeMs: Date.now(), version, owner: 'alice', data })
+      return { path, size: data.length, chunks: Math.ceil(data.length / CHUNK_SIZE), version }
+    })
+    reg('fs.getLocal', async p => {
+      local()
+      const path = this.norm(p.path)
+      const data = this.get(path).data ?? Buffer.alloc(0)
+      await writeFile(p.localPath, data, { mode: p.mode })
+      return { ...this.entry(path), size: data.length }
+    })
     reg('df', async () => ({
       nodes: [
         { name: 'node-2', peerId: '12D3KooWB', state: 'online', capacityBytes: 10 * 1024 ** 3, usedBytes: 5 * 1024 ** 3, chunkCount: 120 },
@@ -95,6 +121,7 @@ class FakeDaemon {
     this.nodes.set('/', { type: 'dir', mode: 0o755, mtimeMs: Date.now(), version: 1, owner: 'alice' })
     this.calls.length = 0
     this.cutGetsAfter = undefined
+    this.local = 'unknown'
   }
 
   norm (path: unknown): string {
@@ -308,6 +335,27 @@ describe('CLI file commands against a fake daemon', () => {
     assert.deepEqual(await readdir(dir), ['big.bin'])
     assert.equal(cat.code, 1)
     assert.match(cat.stderr, /\[TransferInterruptedError\]/)
+  })
+
+  it('put and get of local files are left to the daemon when it can do them, and streamed when it cannot', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 3)
+    const src = join(work, 'local.bin')
+    await writeFile(src, data)
+    for (const mode of ['serve', 'unreachable', 'unknown'] as const) {
+      daemon.reset()
+      daemon.local = mode
+      const put = await run(['put', src, '/local.bin'])
+      assert.equal(put.code, 0, put.stderr)
+      assert.match(put.out, /stored \/local\.bin \(2\.0 MiB, 3 chunks, version 1\)/)
+      assert.ok(daemon.nodes.get('/local.bin')?.data?.equals(data), mode)
+      const dest = join(work, `local-${mode}.out`)
+      const get = await run(['get', '/local.bin', dest, '--json'])
+      assert.equal(get.code, 0, get.stderr)
+      assert.equal(JSON.parse(get.out).destination, dest)
+      assert.ok((await readFile(dest)).equals(data), mode)
+      const streamed = mode === 'serve' ? [] : ['fs.put', 'fs.get']
+      assert.deepEqual(daemon.calls.filter(c => c !== 'fs.putLocal' && c !== 'fs.getLocal'), streamed, mode)
+    }
   })
 
   it('get into a local directory keeps the remote name', async () => {
