@@ -2,17 +2,15 @@ import '../../src/polyfill.js'
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { spawn, execFile } from 'node:child_process'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
-import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { NodeReport, NodeReportResponse } from '../../src/gen/node.js'
 import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS } from '../../src/node-registry/protocol.js'
 import { request } from '../../src/net/rpc.js'
-import { findMount } from '../../src/fuse/mount.js'
-import { BIN, Cleanup, cli, startDaemon, waitFor } from '../../test/helpers/daemons.js'
+import { Cleanup, cli, startDaemon, waitFor } from '../../test/helpers/daemons.js'
+import { startMount } from '../../test/helpers/mount.js'
 import { MemberFederation, freePort } from '../../test/helpers/members.js'
 import { startPeer } from '../../test/unit/chunks/fixtures.js'
 import type { CliResult, RunningDaemon } from '../../test/helpers/daemons.js'
@@ -95,15 +93,8 @@ describe('a client daemon on a laptop', () => {
   it('serves the laptop\'s mount: other members\' DataStores and bob\'s own namespace, as files', async () => {
     const mnt = join(work, 'mnt')
     await mkdir(mnt)
-    let output = ''
-    const proc = cleanup.track(spawn(process.execPath, [BIN, 'mount', mnt, '--home', laptop.dir], { stdio: ['ignore', 'pipe', 'pipe'] }))
-    proc.stdout?.on('data', d => { output += String(d) })
-    proc.stderr?.on('data', d => { output += String(d) })
+    const mount = await startMount(cleanup, mnt, laptop.dir)
     try {
-      await waitFor('the laptop\'s mount', async () => {
-        if (proc.exitCode != null) throw new Error(`mount exited with ${proc.exitCode}: ${output}`)
-        return output.includes('mounted the collective on')
-      }, 30_000)
       assert.ok((await readdir(mnt)).includes('media'), `alice's DataStore shows: ${(await readdir(mnt)).join(' ')}`)
       const bytes = randomBytes(300_000)
       await writeFile(join(mnt, 'media', 'from-laptop.bin'), bytes)
@@ -112,9 +103,7 @@ describe('a client daemon on a laptop', () => {
       await writeFile(join(mnt, 'notes', 'mounted.txt'), 'from the mount\n')
       assert.equal(await ok(coordinator('bob'), 'cat', '/notes/mounted.txt'), 'from the mount\n')
     } finally {
-      if (proc.exitCode == null) proc.kill('SIGTERM')
-      await waitFor('the mount process to exit', async () => proc.exitCode != null || proc.signalCode != null, 30_000).catch(() => {})
-      if (await findMount(mnt) != null) await promisify(execFile)('fusermount', ['-uz', mnt]).catch(() => {})
+      await mount.stop()
     }
   })
 

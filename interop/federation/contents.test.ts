@@ -2,9 +2,7 @@ import '../../src/polyfill.js'
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes, createHash } from 'node:crypto'
-import { spawn, execFile } from 'node:child_process'
 import { chmod, mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
-import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -14,8 +12,8 @@ import { MetaClient } from '../../src/access/meta-client.js'
 import { ChunkClient } from '../../src/chunks/client.js'
 import { MetaOp } from '../../src/gen/meta.js'
 import { selfIssued } from '../../src/permissions/capability.js'
-import { findMount } from '../../src/fuse/mount.js'
-import { BIN, Cleanup, cli, waitFor } from '../../test/helpers/daemons.js'
+import { Cleanup, cli, waitFor } from '../../test/helpers/daemons.js'
+import { startMount } from '../../test/helpers/mount.js'
 import { MemberFederation } from '../../test/helpers/members.js'
 import { logger, startPeer } from '../../test/unit/chunks/fixtures.js'
 import type { CliResult } from '../../test/helpers/daemons.js'
@@ -94,19 +92,13 @@ describe('file contents in other members\' DataStores', () => {
   it('other members\' DataStores appear in a member\'s mount, with its rights: reads work, a denied write is EACCES', async () => {
     const mnt = join(work, 'mnt-carol')
     await mkdir(mnt)
-    let output = ''
-    const proc = cleanup.track(spawn(process.execPath, [BIN, 'mount', mnt, '--home', fed.peer('coordinator.carol').dir], { stdio: ['ignore', 'pipe', 'pipe'] }))
-    proc.stdout?.on('data', d => { output += String(d) })
-    proc.stderr?.on('data', d => { output += String(d) })
+    const mount = await startMount(cleanup, mnt, fed.peer('coordinator.carol').dir)
+    const output = mount.output
     try {
-      await waitFor('carol\'s mount', async () => {
-        if (proc.exitCode != null) throw new Error(`mount exited with ${proc.exitCode}: ${output}`)
-        return output.includes('mounted the collective on')
-      }, 30_000)
       assert.ok((await readdir(mnt)).includes('media'), 'alice\'s DataStore shows in carol\'s root')
       assert.ok((await readFile(join(mnt, 'media', 'large.bin'))).equals(await readFile(join(work, 'large.bin'))), 'read through the mount')
       await assert.rejects(writeFile(join(mnt, 'media', 'from-carol.bin'), randomBytes(100_000)), (err: any) => {
-        assert.equal(err.code, 'EACCES', `${String(err.message)}\n--- mount:\n${output.slice(-3000)}`)
+        assert.equal(err.code, 'EACCES', `${String(err.message)}\n--- mount:\n${output().slice(-3000)}`)
         return true
       })
       assert.equal((await as('alice', 'stat', '/media/from-carol.bin')).code, 1, 'the denied write left nothing')
@@ -122,10 +114,7 @@ describe('file contents in other members\' DataStores', () => {
       assert.equal(after.mtimeMs, Date.parse('2020-01-02T03:04:05Z'))
       await ok('alice', 'revoke', '/media', 'carol@office.collective.local', 'write')
     } finally {
-      if (proc.exitCode == null) proc.kill('SIGTERM')
-      await waitFor('the mount process to exit', async () => proc.exitCode != null || proc.signalCode != null, 30_000).catch(() => {})
-      // No mount may outlive the test
-      if (await findMount(mnt) != null) await promisify(execFile)('fusermount', ['-uz', mnt]).catch(() => {})
+      await mount.stop()
     }
   })
 
