@@ -284,7 +284,8 @@ describe('observability: operator logs, status, metrics, Prometheus and health o
     await waitForLog(coordinator, 'node dead', r => r.msg === 'node dead' && r.node === 'node-01@home.collective.local', 10_000)
     const c = await scrape(coordinator)
     assert.equal(sample(c, 'collective_placement_failures_total{reason="insufficient_nodes"}'), 1)
-    assert.equal(sample(c, 'collective_control_requests_total{method="fs.put",result="error"}'), 1)
+    // put of a local file: the daemon reads it itself (fs.putLocal)
+    assert.equal(sample(c, 'collective_control_requests_total{method="fs.putLocal",result="error"}'), 1)
     // Both nodes stopped cleanly: they left the membership (neither alive nor dead), only the coordinator is alive.
     assert.equal(sample(c, 'collective_members{state="alive"}'), 1)
     assert.equal(sample(c, 'collective_node_health_score{node="node-01@home.collective.local"}'), 0)
