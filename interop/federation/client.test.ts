@@ -6,6 +6,8 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { MetaClient } from '../../src/access/meta-client.js'
+import { MetaOp } from '../../src/gen/meta.js'
 import { NodeReport, NodeReportResponse } from '../../src/gen/node.js'
 import { NODE_PROTOCOL, NODE_PROTOCOL_LIMITS } from '../../src/node-registry/protocol.js'
 import { request } from '../../src/net/rpc.js'
@@ -115,6 +117,14 @@ describe('a client daemon on a laptop', () => {
       const res = await request(impostor.host, peerIdFromString(coordinatorId), NODE_PROTOCOL, { capacityBytes: 1e12, usedBytes: 0, chunkCount: 0, addrs: [], corruptCids: [] }, NodeReport, NodeReportResponse, NODE_PROTOCOL_LIMITS)
       assert.equal(res.accepted, false)
       assert.equal(res.error, 'NotANodeError')
+      // ... and a node certificate gets nothing of the namespace, though it names bob's member
+      const node = await startPeer(fed.ca, 'bob', 'rogue-node', 'node')
+      try {
+        await node.host.peerStore.merge(peerIdFromString(coordinatorId), { multiaddrs: [multiaddr(fed.addrOf('coordinator.bob'))] })
+        await assert.rejects(new MetaClient({ host: node.host }).call(coordinatorId, { op: MetaOp.LS, path: '/notes' }), (err: any) => err.name === 'OperationNotAllowedError')
+      } finally {
+        await node.host.stop()
+      }
       const nodes = JSON.parse(await ok(coordinator('bob'), 'df', '--json')).nodes
       assert.ok(!nodes.some((n: any) => n.name.startsWith('fake-node')), 'it never became a placement target')
     } finally {

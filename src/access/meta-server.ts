@@ -5,7 +5,7 @@ import {
   META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf, parseRights, formatRights, principalOf, PermissionDeniedError
 } from '../permissions/index.js'
 import { InvalidMetaRequestError, NotOwnerError } from '../permissions/meta-protocol.js'
-import { UnknownPeerError } from '../chunks/protocol.js'
+import { OperationNotAllowedError, UnknownPeerError } from '../chunks/protocol.js'
 import type { DataStoreRegistry, DataStore, Grant } from '../permissions/index.js'
 import type { ContentServer } from './content-server.js'
 import type { FileService } from '../files/service.js'
@@ -71,6 +71,8 @@ export class MetaServer {
         const handler = this.components.handlers?.[req.op]
         if (handler != null) return complete(await handler(req, { remotePeer, caller, signal }))
         if (caller == null) throw new UnknownPeerError(`${remotePeer.toString()} has no verified certificate here`)
+        // A storage node stores; it never acts on the namespace, though its certificate names its member.
+        if (caller.role === 'node') throw new OperationNotAllowedError(`${caller.name} is certified as a node; nodes do not use ${META_PROTOCOL}`)
         return complete(await this.serve(caller, req, signal))
       } catch (err: any) {
         this.log('%s from %s refused - %s: %s', MetaOp[req.op], caller?.name ?? remotePeer.toString(), err.name, err.message)
