@@ -18,6 +18,7 @@ import type { Entry } from '../metadata/store.js'
 import type { ByteRange } from '../transfer/range.js'
 import type { ChunkTransport } from '../transfer/types.js'
 import type { ComponentLogger, Libp2p, Logger, PeerId } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface RemoteContentComponents {
   meta: MetaClient
@@ -228,12 +229,12 @@ export class RemoteContent {
   }
 
   /** The whole file, in order, with read-ahead */
-  read (file: RemoteFile & { pages: PageCache }, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  read (file: RemoteFile & { pages: PageCache }, signal?: AbortSignal): AsyncGenerator<Uint8ArrayList> {
     return readAhead(file.chunkCount, chunksAhead(file.chunkSize, this.init.readAheadBytes), async i => await this.fetch(file, i, signal))
   }
 
   /** `length` bytes from `offset` (fewer at the end of the file), fetching only the chunks they span */
-  async * readRange (file: RemoteFile & { pages: PageCache }, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  async * readRange (file: RemoteFile & { pages: PageCache }, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8ArrayList> {
     const range: ByteRange = clampRange(file.size, offset, length)
     if (range.length === 0) return
     // Remote files are cut evenly (COMMIT_WRITE and the local writer both enforce it): chunk i starts at i × chunkSize.
@@ -245,7 +246,7 @@ export class RemoteContent {
       const from = Math.max(0, range.offset - at)
       const to = Math.min(bytes.byteLength, end - at)
       at += bytes.byteLength
-      if (to > from) yield from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to)
+      if (to > from) yield from === 0 && to === bytes.byteLength ? bytes : bytes.sublist(from, to)
     }
   }
 
@@ -268,7 +269,7 @@ export class RemoteContent {
     return { first, fetchedAt: Date.now(), chunks }
   }
 
-  private async fetch (file: RemoteFile & { pages: PageCache }, index: number, signal?: AbortSignal): Promise<Uint8Array> {
+  private async fetch (file: RemoteFile & { pages: PageCache }, index: number, signal?: AbortSignal): Promise<Uint8ArrayList> {
     const chunk = await file.pages.chunk(index, signal)
     const errors: string[] = []
     for (const node of chunk.nodes) {

@@ -1,7 +1,7 @@
 import { isMultiaddr } from '@multiformats/multiaddr'
 import { ChunkOp, ChunkStatus } from '../gen/chunk.js'
 import { ProtocolError, RequestTimeoutError } from '../net/errors.js'
-import { assertChunkCid, equalBytes } from '../storage/chunking.js'
+import { assertChunkCid, equalBytes, sha256Digest } from '../storage/chunking.js'
 import { ChunkNotFoundError, ChunkVerificationError } from '../storage/errors.js'
 import {
   CHUNK_PROTOCOL,
@@ -13,11 +13,12 @@ import {
   RemoteChunkError
 } from './protocol.js'
 import { ChunkSession, ChunkStreamClosedError } from './session.js'
+import type { ChunkAnswer } from './session.js'
 import type { ChunkOperation } from './protocol.js'
-import type { ChunkResponse } from '../gen/chunk.js'
 import type { AbortOptions, ComponentLogger, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface ChunkClientInit {
   /** How long one request may take once it has its slot, dial included (default 30 s) */
@@ -72,10 +73,6 @@ function peerKey (peer: ChunkPeer): string {
 
 const WIRE_OPS: Record<ChunkOperation, ChunkOp> = { put: ChunkOp.PUT, get: ChunkOp.GET, has: ChunkOp.HAS, delete: ChunkOp.DELETE }
 
-/** sha2-256 on the libuv thread pool: a reader verifying chunks keeps the event loop free for the transfers */
-async function sha256 (bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>))
-}
 
 interface PeerLine {
   active: number
@@ -210,27 +207,27 @@ export class ChunkClient {
    *
    * @throws ChunkRejectedError, NodeFullError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
    */
-  async put (peer: ChunkPeer, cid: CID, bytes: Uint8Array, options: ChunkRequestOptions = {}): Promise<void> {
+  async put (peer: ChunkPeer, cid: CID, bytes: Uint8Array | Uint8ArrayList, options: ChunkRequestOptions = {}): Promise<void> {
     const res = await this.exchange(peer, 'put', cid, bytes, options)
     this.assertOk(res, 'put', cid)
   }
 
   /**
-   * Reads a chunk from `peer` and checks that it hashes to `cid`.
+   * Reads a chunk from `peer` and checks that it hashes to `cid`. The bytes come in the pieces the stream delivered
+   * them in: callers write them out piece by piece (or `subarray()` them when they need one buffer).
    *
    * @throws ChunkNotFoundError, ChunkVerificationError, ChunkAccessDeniedError, RemoteChunkError, RequestTimeoutError
    */
-  async get (peer: ChunkPeer, cid: CID, options: ChunkRequestOptions = {}): Promise<Uint8Array> {
+  async get (peer: ChunkPeer, cid: CID, options: ChunkRequestOptions = {}): Promise<Uint8ArrayList> {
     // fail before the network on a CID no bytes could be verified against
     assertChunkCid(cid)
     const res = await this.exchange(peer, 'get', cid, undefined, options)
     this.assertOk(res, 'get', cid)
     const data = res.data
-    if (!equalBytes(await sha256(data), cid.multihash.digest)) {
+    if (!equalBytes(sha256Digest(data), cid.multihash.digest)) {
       throw new ChunkVerificationError(`${peerKey(peer)} returned ${data.byteLength} bytes for chunk ${cid} that do not hash to it`)
     }
-    // a plain Uint8Array view of the decoded frame (no copy): Buffer's prototype surprises callers comparing chunks
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    return data
   }
 
   /**
@@ -264,7 +261,7 @@ export class ChunkClient {
     return this.slots.snapshot()
   }
 
-  private assertOk (res: ChunkResponse, op: string, cid: CID): void {
+  private assertOk (res: ChunkAnswer, op: string, cid: CID): void {
     const reason = res.error !== '' ? res.error : res.status
     const message = `${op} of chunk ${cid} refused by the node - ${reason}${res.message !== '' ? `: ${res.message}` : ''}`
     switch (res.status) {
@@ -279,7 +276,7 @@ export class ChunkClient {
   }
 
   /** One request on one of the peer's long-lived streams, within a per-peer slot and the request timeout */
-  private async exchange (peer: ChunkPeer, op: ChunkOperation, cid: CID, data: Uint8Array | undefined, options: ChunkRequestOptions): Promise<ChunkResponse> {
+  private async exchange (peer: ChunkPeer, op: ChunkOperation, cid: CID, data: Uint8Array | Uint8ArrayList | undefined, options: ChunkRequestOptions): Promise<ChunkAnswer> {
     const key = peerKey(peer)
     const capability = options.capability ?? await this.components.capabilities?.(op, cid)
     // one signal per request, so waiting in line never piles listeners onto the client's long-lived one

@@ -44,8 +44,11 @@ export const CHUNK_STREAM_IDLE_MS = 30_000
  */
 export const CHUNK_FRAME_BUFFER_BYTES = CHUNK_PROTOCOL_LIMITS.maxMessageBytes + 16
 
-/** Tag of field 15 (`data`, length-delimited) in both ChunkRequest and ChunkResponse */
-const DATA_FIELD_TAG = (15 << 3) | 2
+/** Number of the `data` field (the chunk's bytes) in both ChunkRequest and ChunkResponse */
+export const DATA_FIELD = 15
+
+/** Tag of the `data` field: its number and the length-delimited wire type */
+const DATA_FIELD_TAG = (DATA_FIELD << 3) | 2
 
 function pushVarint (out: number[], value: number): void {
   while (value >= 0x80) {

@@ -2,14 +2,17 @@ import { lpStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ChunkRequest, ChunkResponse } from '../gen/chunk.js'
 import { ProtocolError, RequestTimeoutError } from '../net/errors.js'
+import { splitDataField } from './frame.js'
 import { CHUNK_FRAME_BUFFER_BYTES, CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS, frameHead } from './protocol.js'
 import type { Logger, Stream } from '@libp2p/interface'
-
-/** The session's stream ended (closed, reset, or its peer went away) before this request was answered */
 
 /** What a request frame carries besides its id and chunk bytes */
 export type ChunkRequestHead = Pick<ChunkRequest, 'op' | 'cid'> & Partial<Pick<ChunkRequest, 'capability'>>
 
+/** A node's answer, its chunk bytes (if any) left in the pieces they arrived in */
+export type ChunkAnswer = Omit<ChunkResponse, 'data'> & { data: Uint8ArrayList }
+
+/** The session's stream ended (closed, reset, or its peer went away) before this request was answered */
 export class ChunkStreamClosedError extends Error {
   static name = 'ChunkStreamClosedError'
   name = 'ChunkStreamClosedError'
@@ -31,7 +34,7 @@ export interface ChunkSessionInit {
 }
 
 interface Pending {
-  resolve: (res: ChunkResponse) => void
+  resolve: (res: ChunkAnswer) => void
   reject: (err: Error) => void
   timer: ReturnType<typeof setTimeout>
   /** The caller gave up (timeout or abort) but the node still owes the answer, which keeps the slot taken */
@@ -83,12 +86,12 @@ export class ChunkSession {
    * @throws RequestTimeoutError, ChunkStreamClosedError, ProtocolError, the caller's abort reason, or the error
    * that opening the stream failed with (e.g. UnsupportedProtocolError)
    */
-  async request (req: ChunkRequestHead, data: Uint8Array | undefined, signal: AbortSignal): Promise<ChunkResponse> {
+  async request (req: ChunkRequestHead, data: Uint8Array | Uint8ArrayList | undefined, signal: AbortSignal): Promise<ChunkAnswer> {
     if (!this.hasRoom()) throw new ChunkStreamClosedError('the chunk stream takes no more requests', { unsent: true })
     const id = this.nextId
     this.nextId = (this.nextId % 0xffffffff) + 1
     clearTimeout(this.idleTimer)
-    const answer = new Promise<ChunkResponse>((resolve, reject) => {
+    const answer = new Promise<ChunkAnswer>((resolve, reject) => {
       const timer = setTimeout(() => { this.timedOut(id) }, this.init.timeoutMs)
       this.pending.set(id, { resolve, reject, timer, abandoned: false })
     })
@@ -117,7 +120,7 @@ export class ChunkSession {
     this.fail(err)
   }
 
-  private send (stream: Stream, id: number, req: ChunkRequestHead, data: Uint8Array | undefined): void {
+  private send (stream: Stream, id: number, req: ChunkRequestHead, data: Uint8Array | Uint8ArrayList | undefined): void {
     const head = frameHead(ChunkRequest.encode({ ...req, id }), data?.byteLength ?? 0)
     // One send per frame keeps frames of concurrent requests from interleaving. The send buffer is bounded by
     // the requests in flight, so there is no need to wait for it to drain before the next one.
@@ -141,8 +144,9 @@ export class ChunkSession {
     const lp = lpStream(stream, { maxDataLength: CHUNK_PROTOCOL_LIMITS.maxMessageBytes, maxBufferSize: buffer })
     try {
       while (this.failure == null) {
-        // protons decodes the frame's parts into one buffer: the only copy a chunk read makes here
-        const res = ChunkResponse.decode(await lp.read())
+        // The chunk's bytes stay in the pieces the stream delivered: nothing is copied on their way to the caller.
+        const { head, data } = splitDataField(await lp.read(), CHUNK_PROTOCOL)
+        const res: ChunkAnswer = { ...ChunkResponse.decode(head), data }
         const entry = this.pending.get(res.id)
         if (entry == null) throw new ProtocolError(`${CHUNK_PROTOCOL}: answer to request ${res.id}, which is not in flight`)
         this.pending.delete(res.id)

@@ -8,6 +8,7 @@ import type { FileIdentity } from './local-files.js'
 import type { ControlServer, ControlContext } from '../control/server.js'
 import type { FileService } from './service.js'
 import type { NodeRecord } from '../node-registry/registry.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface FileMethodsInit {
   files: FileService
@@ -34,10 +35,15 @@ export function progressReporter (ctx: ControlContext, total?: number): (bytes: 
 }
 
 /** A result line followed by raw bytes, written as the reader yields them and as fast as the socket takes them */
-export function streamBody (result: Record<string, unknown>, read: (signal: AbortSignal) => AsyncIterable<Uint8Array>): ControlBody {
+export function streamBody (result: Record<string, unknown>, read: (signal: AbortSignal) => AsyncIterable<Uint8Array | Uint8ArrayList>): ControlBody {
   return new ControlBody(result, async (socket, signal) => {
     for await (const bytes of read(signal)) {
-      if (!socket.write(bytes)) await once(socket, 'drain', { signal })
+      let room = true
+      // corked, the pieces of a chunk leave in one writev rather than one write each
+      socket.cork()
+      for (const piece of bytes instanceof Uint8Array ? [bytes] : bytes) room = socket.write(piece)
+      socket.uncork()
+      if (!room) await once(socket, 'drain', { signal })
     }
   })
 }

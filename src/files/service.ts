@@ -12,6 +12,7 @@ import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
 import type { PlaceChunk, WriteOptions } from '../transfer/writer.js'
 import type { ReadComponents } from '../transfer/reader.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface FileServiceInit {
   /** Where the metadata database lives */
@@ -168,12 +169,12 @@ export class FileService {
     return { entry, manifest: this.metadata.getManifest(p) }
   }
 
-  read (manifest: FileManifest, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  read (manifest: FileManifest, signal?: AbortSignal): AsyncGenerator<Uint8ArrayList> {
     return readFile({ ...this.components, metadata: this.metadata, log: this.log }, manifest, { readAheadBytes: this.init.readAheadBytes, signal })
   }
 
   /** `length` bytes from `offset` of one version (fewer at the end of the file), fetching only the chunks they span */
-  readRange (manifest: FileManifest, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  readRange (manifest: FileManifest, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8ArrayList> {
     return readRange({ ...this.components, metadata: this.metadata, log: this.log }, manifest, offset, length, { readAheadBytes: this.init.readAheadBytes, signal })
   }
 

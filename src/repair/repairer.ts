@@ -9,6 +9,7 @@ import type { MetadataStore, UnderReplicatedChunk } from '../metadata/store.js'
 import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface RepairerInit {
   /** Copies every chunk should have on live, non-draining nodes (default 2) */
@@ -238,7 +239,7 @@ export class Repairer {
     const holders = sources.filter(n => n.draining !== true).map(n => n.domain ?? '')
     const cid = CID.parse(chunk.cid)
     let copies = chunk.copies
-    let bytes: Uint8Array | undefined
+    let bytes: Uint8ArrayList | undefined
     let from = ''
     let written = 0
     const target = Math.max(chunk.target, this.replication)
@@ -272,7 +273,7 @@ export class Repairer {
   }
 
   /** The chunk's bytes from the first replica that serves them intact */
-  private async read (cid: CID, sources: NodeRecord[], signal?: AbortSignal): Promise<{ bytes: Uint8Array, from: string }> {
+  private async read (cid: CID, sources: NodeRecord[], signal?: AbortSignal): Promise<{ bytes: Uint8ArrayList, from: string }> {
     const errors: string[] = []
     for (const source of sources) {
       try {

@@ -3,6 +3,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { InvalidSizeError, UnsupportedCidError } from './errors.js'
 
 export const KiB = 1024
@@ -70,14 +71,21 @@ export async function * chunkStream (source: AsyncIterable<Uint8Array> | Iterabl
   }
 }
 
-function sha256Bytes (bytes: Uint8Array): Uint8Array {
-  // node:crypto is several times faster than a JS sha256 and hashes the view without copying it
-  return createHash('sha256').update(bytes).digest()
+/**
+ * sha2-256 of `bytes` on the calling thread. node:crypto hashes the view in place: WebCrypto's digest would copy
+ * every chunk first (a fresh 4 MiB buffer per chunk read, which the garbage collector then has to chase), and a
+ * JS sha256 is several times slower.
+ */
+export function sha256Digest (bytes: Uint8Array | Uint8ArrayList): Uint8Array {
+  if (bytes instanceof Uint8Array) return createHash('sha256').update(bytes).digest()
+  const hash = createHash('sha256')
+  for (const piece of bytes) hash.update(piece)
+  return hash.digest()
 }
 
 /** The content address of a chunk: CIDv1, raw codec, sha2-256 */
 export async function cidOf (bytes: Uint8Array): Promise<CID> {
-  return CID.createV1(raw.code, createDigest(sha256.code, sha256Bytes(bytes)))
+  return CID.createV1(raw.code, createDigest(sha256.code, sha256Digest(bytes)))
 }
 
 /** Throws UnsupportedCidError unless `cid` is one we can verify (CIDv1, raw, sha2-256) */
@@ -90,7 +98,7 @@ export function assertChunkCid (cid: CID): void {
 /** True when `bytes` hash to `cid`; throws UnsupportedCidError for a CID we cannot verify */
 export async function verifyChunk (cid: CID, bytes: Uint8Array): Promise<boolean> {
   assertChunkCid(cid)
-  return equalBytes(sha256Bytes(bytes), cid.multihash.digest)
+  return equalBytes(sha256Digest(bytes), cid.multihash.digest)
 }
 
 export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {

@@ -1,6 +1,7 @@
 import { readFile } from './reader.js'
 import type { ReadComponents, ReadOptions } from './reader.js'
 import type { FileManifest } from '../metadata/store.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** A ranged read with a negative or non-integer offset or length */
 export class InvalidRangeError extends Error {
@@ -26,7 +27,7 @@ export function clampRange (size: number, offset: number, length: number): ByteR
  * read-ahead, verification and failover as a whole-file read). Chunk boundaries come from the chunk sizes, not
  * from `chunkSize`, so a manifest with uneven chunks is still cut at the right place.
  */
-export async function * readRange (components: ReadComponents, manifest: FileManifest, offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+export async function * readRange (components: ReadComponents, manifest: FileManifest, offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8ArrayList> {
   const range = clampRange(manifest.size, offset, length)
   if (range.length === 0) return
   const end = range.offset + range.length
@@ -48,6 +49,6 @@ export async function * readRange (components: ReadComponents, manifest: FileMan
     const from = Math.max(0, range.offset - at)
     const to = Math.min(bytes.byteLength, end - at)
     at += bytes.byteLength
-    if (to > from) yield from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to)
+    if (to > from) yield from === 0 && to === bytes.byteLength ? bytes : bytes.sublist(from, to)
   }
 }

@@ -4,6 +4,7 @@ import { ChunkUnavailableError } from './errors.js'
 import type { ChunkTransport, NodeDirectory } from './types.js'
 import type { MetadataStore, FileManifest } from '../metadata/store.js'
 import type { Logger } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface ReadComponents {
   chunks: ChunkTransport
@@ -26,7 +27,7 @@ export interface ReadOptions {
  * CID (by the transport); on any error or mismatch the next replica is tried, and a replica that served wrong
  * bytes is reported and forgotten so that repair can replace it.
  */
-async function fetchChunk (components: ReadComponents, cidText: string, signal?: AbortSignal): Promise<Uint8Array> {
+async function fetchChunk (components: ReadComponents, cidText: string, signal?: AbortSignal): Promise<Uint8ArrayList> {
   const { metadata, chunks, nodes, log } = components
   const cid = CID.parse(cidText)
   const states = new Map(nodes().map(n => [n.peerId, n.state]))
@@ -56,8 +57,8 @@ async function fetchChunk (components: ReadComponents, cidText: string, signal?:
  * Yields `fetch(0)` … `fetch(count - 1)` in order, with up to `ahead` of them in flight: the read-ahead of every
  * reader, local or remote. Memory is bounded by `ahead` chunks plus the one being consumed.
  */
-export async function * readAhead (count: number, ahead: number, fetch: (index: number) => Promise<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const pending: Array<Promise<Uint8Array>> = []
+export async function * readAhead<T> (count: number, ahead: number, fetch: (index: number) => Promise<T>): AsyncGenerator<T> {
+  const pending: Array<Promise<T>> = []
   let next = 0
   const fill = (): void => {
     while (pending.length < ahead && next < count) {
@@ -68,7 +69,7 @@ export async function * readAhead (count: number, ahead: number, fetch: (index: 
   }
   fill()
   while (pending.length > 0) {
-    const bytes = await (pending.shift() as Promise<Uint8Array>)
+    const bytes = await (pending.shift() as Promise<T>)
     fill()
     yield bytes
   }
@@ -80,10 +81,10 @@ export function chunksAhead (chunkSize: number, bytes = 8 * 1024 * 1024): number
 }
 
 /**
- * Streams a file in order while fetching chunks ahead in parallel. Memory is bounded by the read-ahead budget
- * plus one chunk, whatever the file's size.
+ * Streams a file in order while fetching chunks ahead in parallel, one chunk per item, each in the pieces it
+ * arrived in. Memory is bounded by the read-ahead budget plus one chunk, whatever the file's size.
  */
-export function readFile (components: ReadComponents, manifest: FileManifest, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+export function readFile (components: ReadComponents, manifest: FileManifest, options: ReadOptions = {}): AsyncGenerator<Uint8ArrayList> {
   const { chunks } = manifest
   return readAhead(chunks.length, chunksAhead(manifest.chunkSize, options.readAheadBytes), async i => await fetchChunk(components, chunks[i].cid, options.signal))
 }

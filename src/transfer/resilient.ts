@@ -6,6 +6,7 @@ import type { PeerPerformance } from '../placement/performance.js'
 import type { ChunkRequestOptions } from '../chunks/client.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 /**
  * Answers a node gives on purpose: the node is up and talking, so they close its breaker and are never retried
@@ -53,11 +54,11 @@ export class ResilientChunkTransport implements ChunkTransport {
     this.breakers = new CircuitBreakers({ ...init, onStateChange: components.onBreakerChange })
   }
 
-  async put (peer: PeerId, cid: CID, bytes: Uint8Array, options: ChunkRequestOptions = {}): Promise<void> {
+  async put (peer: PeerId, cid: CID, bytes: Uint8Array | Uint8ArrayList, options: ChunkRequestOptions = {}): Promise<void> {
     await this.call('put', peer, options, async () => { await this.components.transport.put(peer, cid, bytes, options) }, () => bytes.byteLength)
   }
 
-  async get (peer: PeerId, cid: CID, options: ChunkRequestOptions = {}): Promise<Uint8Array> {
+  async get (peer: PeerId, cid: CID, options: ChunkRequestOptions = {}): Promise<Uint8ArrayList> {
     return await this.call('get', peer, options, async () => await this.components.transport.get(peer, cid, options), got => got.byteLength)
   }
 

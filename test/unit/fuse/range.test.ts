@@ -10,6 +10,7 @@ import { cidOf } from '../../../src/storage/chunking.js'
 import { readRange, clampRange } from '../../../src/transfer/range.js'
 import type { FileManifest } from '../../../src/metadata/store.js'
 import type { ReadComponents } from '../../../src/transfer/reader.js'
+import { Uint8ArrayList } from 'uint8arraylist'
 
 describe('ranged reads over a manifest', () => {
   const metadata = new MetadataStore({ path: ':memory:' })
@@ -34,7 +35,7 @@ describe('ranged reads over a manifest', () => {
 
   async function read (manifest: FileManifest, offset: number, length: number): Promise<Buffer> {
     const out: Uint8Array[] = []
-    for await (const b of readRange(components, manifest, offset, length)) out.push(b)
+    for await (const b of readRange(components, manifest, offset, length)) out.push(b.subarray())
     return Buffer.concat(out)
   }
 
@@ -46,7 +47,7 @@ describe('ranged reads over a manifest', () => {
       log: logger('test:range'),
       nodes: () => [{ peerId: peer, name: 'n', capacityBytes: 1, usedBytes: 0, chunkCount: 0, addrs: [], registeredAt: 0, lastSeen: 0, state: 'alive' }],
       chunks: {
-        get: async (_p, cid) => { fetched.push(cid.toString()); return stored.get(cid.toString()) as Uint8Array },
+        get: async (_p, cid) => { fetched.push(cid.toString()); return new Uint8ArrayList(stored.get(cid.toString()) as Uint8Array) },
         put: async () => {},
         delete: async () => {}
       }

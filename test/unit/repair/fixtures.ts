@@ -6,6 +6,7 @@ import type { CID } from 'multiformats/cid'
 import type { PeerId } from '@libp2p/interface'
 import type { ChunkTransport } from '../../../src/transfer/types.js'
 import type { NodeRecord, NodeState } from '../../../src/node-registry/registry.js'
+import { Uint8ArrayList } from 'uint8arraylist'
 
 export const OWNER = 'alice.home.collective.local'
 
@@ -40,19 +41,19 @@ export class FakeNodes implements ChunkTransport {
     return m
   }
 
-  async put (peer: PeerId, cid: CID, bytes: Uint8Array): Promise<void> {
+  async put (peer: PeerId, cid: CID, bytes: Uint8Array | Uint8ArrayList): Promise<void> {
     if (this.down.has(peer.toString())) throw named('ChunkTransferError', `${peer.toString()} is down`)
     this.puts.push({ peer: peer.toString(), cid: cid.toString() })
     // Like a real node: a chunk already held is kept as it is, rotten or not.
-    if (!this.of(peer.toString()).has(cid.toString())) this.of(peer.toString()).set(cid.toString(), bytes)
+    if (!this.of(peer.toString()).has(cid.toString())) this.of(peer.toString()).set(cid.toString(), bytes.subarray())
   }
 
-  async get (peer: PeerId, cid: CID): Promise<Uint8Array> {
+  async get (peer: PeerId, cid: CID): Promise<Uint8ArrayList> {
     if (this.down.has(peer.toString())) throw named('ChunkTransferError', `${peer.toString()} is down`)
     const bytes = this.of(peer.toString()).get(cid.toString())
     if (bytes == null) throw named('ChunkNotFoundError', `${cid.toString()} not on ${peer.toString()}`)
     if (this.corrupt.has(`${peer.toString()} ${cid.toString()}`)) throw named('ChunkVerificationError', 'bytes do not match the CID')
-    return bytes
+    return new Uint8ArrayList(bytes)
   }
 
   async delete (peer: PeerId, cid: CID): Promise<void> {
