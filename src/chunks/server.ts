@@ -7,6 +7,7 @@ import { verifyCapability } from '../permissions/capability.js'
 import { assertChunkCid } from '../storage/chunking.js'
 import { ChunkNotFoundError, StorageError } from '../storage/errors.js'
 import { Semaphore } from '../util/semaphore.js'
+import { splitDataField } from './frame.js'
 import {
   CHUNK_FRAME_BUFFER_BYTES,
   CHUNK_PROTOCOL,
@@ -52,6 +53,9 @@ export interface ChunkServerComponents {
   logger: ComponentLogger
 }
 
+/** A request as read: its chunk bytes (for PUT) left in the pieces they arrived in */
+type ChunkRequestFrame = Omit<ChunkRequest, 'data'> & { data: Uint8ArrayList }
+
 const OPERATIONS: Partial<Record<ChunkOp, ChunkOperation>> = {
   [ChunkOp.PUT]: 'put',
   [ChunkOp.GET]: 'get',
@@ -80,11 +84,6 @@ interface Outcome {
 
 async function send (stream: Stream, data: Uint8Array | Uint8ArrayList, signal: AbortSignal): Promise<void> {
   if (!stream.send(data)) await stream.onDrain({ signal })
-}
-
-function isDiskFull (err: any): boolean {
-  // blockstore-fs wraps write failures in PutFailedError and keeps only the text of the cause
-  return err?.code === 'ENOSPC' || err?.cause?.code === 'ENOSPC' || /ENOSPC/.test(String(err?.message))
 }
 
 /**
@@ -196,8 +195,10 @@ export class ChunkServer {
           if (idle.aborted && !stopping.aborted) break
           throw err
         }
-        // a frame that is not a ChunkRequest says the caller is broken: nothing more on this stream is trusted
-        const req = ChunkRequest.decode(frame)
+        // A frame that is not a ChunkRequest says the caller is broken: nothing more on this stream is trusted.
+        // The chunk's bytes stay in the pieces they arrived in, all the way to the disk.
+        const { head, data } = splitDataField(frame, CHUNK_PROTOCOL)
+        const req: ChunkRequestFrame = { ...ChunkRequest.decode(head), data }
         const task = this.answer(stream, req, connection.remotePeer).finally(() => {
           slots.release()
           running.delete(task)
@@ -215,7 +216,7 @@ export class ChunkServer {
   }
 
   /** Serves one request and writes its answer, within the request timeout */
-  private async answer (stream: Stream, req: ChunkRequest, remotePeer: PeerId): Promise<void> {
+  private async answer (stream: Stream, req: ChunkRequestFrame, remotePeer: PeerId): Promise<void> {
     const started = performance.now()
     const timeout = AbortSignal.timeout(this.timeoutMs)
     const signal = AbortSignal.any([timeout, this.controller.signal])
@@ -255,7 +256,7 @@ export class ChunkServer {
     }
   }
 
-  private async serve (req: ChunkRequest, op: ChunkOperation | undefined, remotePeer: PeerId, signal: AbortSignal): Promise<Outcome> {
+  private async serve (req: ChunkRequestFrame, op: ChunkOperation | undefined, remotePeer: PeerId, signal: AbortSignal): Promise<Outcome> {
     let cid: CID
     try {
       if (op == null) throw new InvalidChunkRequestError(`unknown operation ${req.op}`)
@@ -320,7 +321,8 @@ export class ChunkServer {
       if (signal.aborted) throw err
       if (err?.name === 'ChunkNotFoundError') return this.refusal(ChunkStatus.NOT_FOUND, err)
       if (INVALID_ERRORS.has(err?.name)) return this.refusal(ChunkStatus.INVALID, err)
-      if (err?.name === 'StoreFullError' || isDiskFull(err)) {
+      // the store reports a disk that filled up under a write as StoreFullError too
+      if (err?.name === 'StoreFullError') {
         const refusal = this.refusal(ChunkStatus.FULL, err)
         refusal.response = { ...refusal.response, ...await this.capacity() }
         return refusal

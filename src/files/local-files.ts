@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { open, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, isAbsolute } from 'node:path'
 import { allocate } from '../util/buffer-pool.js'
+import { writeFully } from '../util/write-fully.js'
 import type { FileHandle } from 'node:fs/promises'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -44,14 +45,6 @@ function describe (err: any): string {
     case 'EDQUOT': return 'disk quota exceeded'
     default: return String(err?.message ?? err)
   }
-}
-
-/** What is left of `pieces` once their first `n` bytes are written (a short writev leaves the rest to send again) */
-function skipBytes (pieces: Uint8Array[], n: number): Uint8Array[] {
-  let i = 0
-  while (i < pieces.length && n >= pieces[i].byteLength) n -= pieces[i++].byteLength
-  if (i === pieces.length) return []
-  return [pieces[i].subarray(n), ...pieces.slice(i + 1)]
 }
 
 function sameFile (a: FileIdentity, b: FileIdentity | undefined): boolean {
@@ -178,14 +171,8 @@ export class PartialFile {
 
   /** Appends bytes (one buffer, or a chunk in the pieces it arrived in: one writev); resolves once the kernel has them */
   async write (bytes: Uint8Array | Uint8ArrayList): Promise<void> {
-    let rest = bytes instanceof Uint8Array ? [bytes] : [...bytes]
     try {
-      while (rest.length > 0) {
-        const { bytesWritten } = await this.handle.writev(rest)
-        // a regular file takes at least a byte or fails; never spin on a write that makes no progress
-        if (bytesWritten === 0) throw new Error('the file took none of the bytes written to it')
-        rest = skipBytes(rest, bytesWritten)
-      }
+      await writeFully(this.handle, bytes)
     } catch (err: any) {
       throw new LocalFileError(`cannot write ${this.dest}: ${describe(err)}`)
     }

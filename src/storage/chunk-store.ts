@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { mkdir, opendir, readFile, stat, statfs, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, open, opendir, readFile, rename, stat, statfs, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { FsBlockstore } from 'blockstore-fs'
 import { NextToLast } from 'blockstore-fs/sharding'
@@ -16,6 +16,8 @@ import {
   NotStartedError,
   StoreFullError
 } from './errors.js'
+import { writeFully } from '../util/write-fully.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface ChunkStoreInit {
   /** Directory holding the chunks; created (with parents) on start if missing */
@@ -68,8 +70,8 @@ function isNotFound (err: unknown): boolean {
  * and nothing is written unless it fits under the capacity and above the disk reserve. Usage is counted once
  * at start and then tracked on put/delete, so `stats()` costs one statfs and no directory walk.
  *
- * Operations on the same chunk are serialised (the blockstore writes through a temp file named after the
- * chunk, so two concurrent writers of one chunk would trip over each other, and the byte count would double).
+ * Operations on the same chunk are serialised (a chunk is written through a temp file named after it, so two
+ * concurrent writers of one chunk would trip over each other, and the byte count would double).
  */
 export class ChunkStore {
   private readonly log = logger('collective:storage:chunk-store')
@@ -139,7 +141,7 @@ export class ChunkStore {
    *
    * @throws UnsupportedCidError, ChunkTooLargeError, ChunkVerificationError, StoreFullError
    */
-  async put (cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
+  async put (cid: CID, bytes: Uint8Array | Uint8ArrayList, options: AbortOptions = {}): Promise<void> {
     this.assertStarted()
     assertChunkCid(cid)
     const size = bytes.byteLength
@@ -166,7 +168,7 @@ export class ChunkStore {
 
       this.pendingBytes += size
       try {
-        await this.blockstore.put(cid, bytes, options)
+        await this.writeChunkFile(cid, bytes, options)
         this.usedBytes += size
         this.chunkCount++
       } finally {
@@ -174,6 +176,32 @@ export class ChunkStore {
       }
       this.log.trace('stored %c (%d bytes)', cid, size)
     })
+  }
+
+  /**
+   * Writes a chunk's file as blockstore-fs would (a temp file `.NAME.tmp` beside it, renamed into place, so a
+   * crash leaves either the whole chunk or a temp file that start() removes), but with one writev of the pieces
+   * the chunk arrived in: blockstore-fs takes one buffer, and joining the pieces copied every chunk a node took.
+   * A disk that fills up under the write is StoreFullError, like one found full before it.
+   */
+  private async writeChunkFile (cid: CID, bytes: Uint8Array | Uint8ArrayList, options: AbortOptions): Promise<void> {
+    const file = this.fileOf(cid)
+    const temp = join(dirname(file), `.${basename(file)}.tmp`)
+    try {
+      await mkdir(dirname(file), { recursive: true })
+      options.signal?.throwIfAborted()
+      const handle = await open(temp, 'w')
+      try {
+        await writeFully(handle, bytes)
+      } finally {
+        await handle.close()
+      }
+      await rename(temp, file)
+    } catch (err: any) {
+      await unlink(temp).catch(() => {})
+      if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') throw new StoreFullError(`the disk filled up while storing chunk ${cid}: ${String(err.message)}`)
+      throw err
+    }
   }
 
   /**

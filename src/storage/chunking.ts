@@ -96,7 +96,7 @@ export function assertChunkCid (cid: CID): void {
 }
 
 /** True when `bytes` hash to `cid`; throws UnsupportedCidError for a CID we cannot verify */
-export async function verifyChunk (cid: CID, bytes: Uint8Array): Promise<boolean> {
+export async function verifyChunk (cid: CID, bytes: Uint8Array | Uint8ArrayList): Promise<boolean> {
   assertChunkCid(cid)
   return equalBytes(sha256Digest(bytes), cid.multihash.digest)
 }

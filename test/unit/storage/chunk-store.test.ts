@@ -1,10 +1,11 @@
 import '../../../src/polyfill.js'
 import assert from 'node:assert/strict'
-import { mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { CID } from 'multiformats/cid'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { ChunkStore } from '../../../src/storage/chunk-store.js'
 import { cidOf } from '../../../src/storage/chunking.js'
 import type { ChunkStoreInit } from '../../../src/storage/chunk-store.js'
@@ -70,6 +71,35 @@ describe('ChunkStore', () => {
     assert.equal(await store.has(cid), false)
     await assert.rejects(store.get(cid), { name: 'ChunkNotFoundError' })
     await assert.rejects(store.verify(cid), { name: 'ChunkNotFoundError' })
+  })
+
+  it('stores a chunk given in the pieces it arrived in, through a temp file that does not stay', async () => {
+    const { store, path } = await open_()
+    const { cid, bytes } = await chunk(300_001, 11)
+    const pieces = new Uint8ArrayList(bytes.subarray(0, 1), bytes.subarray(1, 65_537), bytes.subarray(65_537))
+    await store.put(cid, pieces)
+    assert.deepEqual(await store.get(cid), bytes)
+    assert.equal(await store.verify(cid), true)
+    assert.deepEqual(await findFiles(path, '.tmp'), [])
+    // pieces that do not hash to the CID are refused like one buffer that does not
+    const other = await chunk(1000, 12)
+    await assert.rejects(store.put(other.cid, new Uint8ArrayList(bytes.subarray(0, 500), bytes.subarray(500, 1000))), { name: 'ChunkVerificationError' })
+  })
+
+  it('reports a disk that fills up during the write as StoreFullError, and leaves no partial chunk', async () => {
+    const { store, path } = await open_()
+    const { cid, bytes } = await chunk(70_000, 13)
+    // The chunk's temp file is made a link to /dev/full, where every write fails with ENOSPC, as on a full disk.
+    const file: string = (store as any).fileOf(cid)
+    await mkdir(dirname(file), { recursive: true })
+    await symlink('/dev/full', join(dirname(file), `.${basename(file)}.tmp`))
+    await assert.rejects(store.put(cid, bytes), { name: 'StoreFullError' })
+    assert.equal(await store.has(cid), false)
+    assert.deepEqual(await findFiles(path, '.tmp'), [])
+    assert.equal((await store.stats()).usedBytes, 0)
+    // the disk has room again: the same put succeeds
+    await store.put(cid, bytes)
+    assert.deepEqual(await store.get(cid), bytes)
   })
 
   it('refuses bytes that do not hash to the CID and stores nothing', async () => {
