@@ -6,7 +6,7 @@ import { MetaOp } from '../gen/meta.js'
 import { ConcurrentWriteError, META_PROTOCOL_LIMITS } from '../permissions/meta-protocol.js'
 import { chunkStream, cidOf } from '../storage/chunking.js'
 import { ChunkUnavailableError, ReplicationError, SizeMismatchError } from '../transfer/errors.js'
-import { clampRange } from '../transfer/range.js'
+import { clampRange, trimToRange } from '../transfer/range.js'
 import { chunksAhead, readAhead } from '../transfer/reader.js'
 import { sizeChunks } from '../transfer/writer.js'
 import { MiB } from '../storage/chunking.js'
@@ -240,14 +240,8 @@ export class RemoteContent {
     // Remote files are cut evenly (COMMIT_WRITE and the local writer both enforce it): chunk i starts at i × chunkSize.
     const first = Math.floor(range.offset / file.chunkSize)
     const last = Math.floor((range.offset + range.length - 1) / file.chunkSize)
-    const end = range.offset + range.length
-    let at = first * file.chunkSize
-    for await (const bytes of readAhead(last - first + 1, chunksAhead(file.chunkSize, this.init.readAheadBytes), async i => await this.fetch(file, first + i, signal))) {
-      const from = Math.max(0, range.offset - at)
-      const to = Math.min(bytes.byteLength, end - at)
-      at += bytes.byteLength
-      if (to > from) yield from === 0 && to === bytes.byteLength ? bytes : bytes.sublist(from, to)
-    }
+    const chunks = readAhead(last - first + 1, chunksAhead(file.chunkSize, this.init.readAheadBytes), async i => await this.fetch(file, first + i, signal))
+    yield * trimToRange(chunks, first * file.chunkSize, range)
   }
 
   /** One page of the file's chunk locations and capabilities */

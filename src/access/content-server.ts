@@ -13,6 +13,7 @@ import { pickTargets } from '../placement/capacity.js'
 import { CHUNK_SIZES, assertChunkCid } from '../storage/chunking.js'
 import { ReplicationError } from '../transfer/errors.js'
 import { Semaphore } from '../util/semaphore.js'
+import { toWireEntry } from './wire.js'
 import type { MetaRequest, MetaResponse } from '../gen/meta.js'
 import type { FileService } from '../files/service.js'
 import type { VerifiedIdentity } from '../identity/index.js'
@@ -159,7 +160,7 @@ export class ContentServer {
       ? []
       : await issueCapabilities({ privateKey: this.components.privateKey, holder: caller.peerId, op: 'get', cids: page.map(c => c.cid), ttlMs: this.ttlFor(caller, entry.path, 'read') })
     return {
-      entry: { path: entry.path, type: entry.type, mode: entry.mode, size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, owner: entry.owner, version: entry.version },
+      entry: toWireEntry(entry),
       version: entry.version,
       size: manifest.size,
       chunkSize: manifest.chunkSize,
@@ -310,7 +311,7 @@ export class ContentServer {
     })
     this.release(write)
     this.log('write %s of %s committed by %s: %d bytes in %d chunks', write.id, write.path, caller.name, total, chunks.length)
-    return { entry: { path: entry.path, type: entry.type, mode: entry.mode, size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, owner: entry.owner, version: entry.version } }
+    return { entry: toWireEntry(entry) }
   }
 
   /** A capability's lifetime: the default, cut short where the caller's right lapses sooner */

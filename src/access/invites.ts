@@ -1,7 +1,7 @@
 import { describeCertificate } from '../identity/index.js'
 import { certificateDer } from '../identity/cert-fields.js'
 import { OperationNotAllowedError, UnknownPeerError } from '../chunks/protocol.js'
-import { toWireGrant } from './meta-server.js'
+import { toWireGrant } from './wire.js'
 import type { MetaOpHandler } from './meta-server.js'
 import type { CertificateIssuer } from './issuer.js'
 import type { PeerIdentities } from '../net/peer-identities.js'

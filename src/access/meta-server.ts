@@ -6,12 +6,12 @@ import {
 } from '../permissions/index.js'
 import { InvalidMetaRequestError, NotOwnerError } from '../permissions/meta-protocol.js'
 import { OperationNotAllowedError, UnknownPeerError } from '../chunks/protocol.js'
-import type { DataStoreRegistry, DataStore, Grant } from '../permissions/index.js'
+import { toWireEntry, toWireGrant } from './wire.js'
+import type { DataStoreRegistry, DataStore } from '../permissions/index.js'
 import type { ContentServer } from './content-server.js'
 import type { FileService } from '../files/service.js'
 import type { Host } from '../net/host.js'
 import type { PeerIdentities } from '../net/peer-identities.js'
-import type { Entry } from '../metadata/store.js'
 import type { VerifiedIdentity } from '../identity/index.js'
 import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 
@@ -40,14 +40,6 @@ type Response = Partial<MetaResponse>
 const CONTENT_OPS: ReadonlySet<MetaOp> = new Set([MetaOp.OPEN_READ, MetaOp.BEGIN_WRITE, MetaOp.ALLOCATE, MetaOp.COMMIT_WRITE, MetaOp.ABORT_WRITE])
 /** `caller` is the connection's verified identity; undefined for a newcomer admitted without a certificate */
 export type MetaOpHandler = (req: MetaRequest, ctx: { remotePeer: PeerId, caller?: VerifiedIdentity, signal: AbortSignal }) => Promise<Response>
-
-export function toWireEntry (e: Entry): NonNullable<MetaResponse['entry']> {
-  return { path: e.path, type: e.type, mode: e.mode, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, owner: e.owner, version: e.version }
-}
-
-export function toWireGrant (g: Grant): NonNullable<MetaResponse['grant']> {
-  return { path: g.path, subject: g.subject, grantor: g.grantor, rights: formatRights(g.rights), expiresAtMs: g.expiresAtMs ?? 0 }
-}
 
 /**
  * `/collective/meta/1.0.0` on a DataStore's owning coordinator (spec: protocols/meta.md): every metadata operation

@@ -44,8 +44,17 @@ export async function * readRange (components: ReadComponents, manifest: FileMan
   }
 
   const covering: FileManifest = { ...manifest, chunks: manifest.chunks.slice(first, last + 1) }
-  let at = firstStart
-  for await (const bytes of readFile(components, covering, options)) {
+  yield * trimToRange(readFile(components, covering, options), firstStart, range)
+}
+
+/**
+ * The part of consecutive chunks that falls in `range`, the first chunk starting at file offset `start`: the
+ * chunks covering a range begin before it and end after it.
+ */
+export async function * trimToRange (chunks: AsyncIterable<Uint8ArrayList>, start: number, range: ByteRange): AsyncGenerator<Uint8ArrayList> {
+  const end = range.offset + range.length
+  let at = start
+  for await (const bytes of chunks) {
     const from = Math.max(0, range.offset - at)
     const to = Math.min(bytes.byteLength, end - at)
     at += bytes.byteLength
