@@ -5,12 +5,12 @@ import * as Digest from 'multiformats/hashes/digest'
 import { MetaOp } from '../gen/meta.js'
 import { ConcurrentWriteError, META_PROTOCOL_LIMITS } from '../permissions/meta-protocol.js'
 import { chunkStream, cidOf } from '../storage/chunking.js'
-import { ChunkUnavailableError, ReplicationError, SizeMismatchError } from '../transfer/errors.js'
+import { ChunkUnavailableError, ReplicationError } from '../transfer/errors.js'
+import { ChunkPipeline, DeclaredSize } from '../transfer/pipeline.js'
 import { clampRange, trimToRange } from '../transfer/range.js'
 import { chunksAhead, readAhead } from '../transfer/reader.js'
 import { sizeChunks } from '../transfer/writer.js'
 import { MiB } from '../storage/chunking.js'
-import { Semaphore } from '../util/semaphore.js'
 import { fromWireEntry } from './meta-client.js'
 import type { MetaClient } from './meta-client.js'
 import type { MetaResponse } from '../gen/meta.js'
@@ -114,45 +114,33 @@ export class RemoteContent {
     const writeId = begun.writeId
     try {
       const slots = Math.max(2, Math.floor(this.init.writeInflightBytes / chunkSize))
-      const budget = new Semaphore(slots)
+      const pipeline = new ChunkPipeline(slots, signal)
+      const size = new DeclaredSize(path, options.size)
       // Half the budget per allocation: the next batch is read and hashed while this one is on the wire.
       const batchChunks = Math.min(64, Math.max(1, Math.floor(slots / 2)))
-      const inflight = new Set<Promise<void>>()
-      let failure: Error | undefined
       let batch: Array<{ index: number, cid: CID, bytes: Uint8Array }> = []
-      let total = 0
       let index = 0
       const dispatch = (): void => {
         const chunks = batch
         batch = []
-        const task = this.placeBatch(coordinator, writeId, chunks, options)
-          .catch((err: Error) => { failure ??= err })
-          .finally(() => {
-            for (let i = 0; i < chunks.length; i++) budget.release()
-            inflight.delete(task)
-          })
-        inflight.add(task)
+        pipeline.run(this.placeBatch(coordinator, writeId, chunks, options), chunks.length)
       }
       try {
         for await (const bytes of chunkStream(sized.source, chunkSize)) {
-          if (failure != null) break
-          await budget.acquire(signal)
-          total += bytes.length
-          if (options.size != null && total > options.size) throw new SizeMismatchError(`${path}: more bytes arrived than the declared ${options.size}`)
+          if (pipeline.failed) break
+          await pipeline.reserve()
+          size.add(bytes.length)
           batch.push({ index: index++, cid: await cidOf(bytes), bytes })
           if (batch.length >= batchChunks) dispatch()
         }
-        if (batch.length > 0 && failure == null) dispatch()
-        await Promise.all(inflight)
+        if (batch.length > 0 && !pipeline.failed) dispatch()
+        await pipeline.drain()
       } catch (err) {
-        await Promise.allSettled(inflight)
+        await pipeline.abandon()
         throw err
       }
-      if (failure != null) throw failure
-      if (options.size != null && total !== options.size) {
-        throw new SizeMismatchError(`${path}: the upload ended after ${total} of ${options.size} bytes; nothing was written`)
-      }
-      const res = await meta.call(coordinator, { op: MetaOp.COMMIT_WRITE, writeId, size: total, chunkCount: index }, { signal })
+      size.finish()
+      const res = await meta.call(coordinator, { op: MetaOp.COMMIT_WRITE, writeId, size: size.total, chunkCount: index }, { signal })
       return fromWireEntry(res.entry!)
     } catch (err) {
       // Best effort: an abandoned write is dropped by the owner after its idle time anyway.

@@ -1,11 +1,11 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { chunkSizeFor, chunkStream, cidOf, MiB } from '../storage/chunking.js'
 import { pickTargets } from '../placement/capacity.js'
-import { Semaphore } from '../util/semaphore.js'
 import { BufferPool } from '../util/buffer-pool.js'
 import { parentOf } from '../metadata/paths.js'
 import { NotFoundError, NotADirectoryError, IsADirectoryError } from '../metadata/errors.js'
-import { ReplicationError, SizeMismatchError } from './errors.js'
+import { ReplicationError } from './errors.js'
+import { ChunkPipeline, DeclaredSize } from './pipeline.js'
 import type { ChunkTransport, NodeDirectory } from './types.js'
 import type { MetadataStore, Entry, ManifestChunk } from '../metadata/store.js'
 import type { KeyedMutex } from '../util/keyed-mutex.js'
@@ -132,11 +132,9 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   const { chunkSize, chunks: source, pool } = await chunksOf(options.source, options.size)
   const manifest: ManifestChunk[] = []
   const locations = new Map<string, Set<string>>()
-  const slots = new Semaphore(Math.max(2, Math.floor((options.inflightBytes ?? 8 * MiB) / chunkSize)))
-  const inflight = new Set<Promise<void>>()
+  const pipeline = new ChunkPipeline(Math.max(2, Math.floor((options.inflightBytes ?? 8 * MiB) / chunkSize)), signal)
+  const size = new DeclaredSize(path, options.size)
   const pinned: string[] = []
-  let failure: Error | undefined
-  let total = 0
   let index = 0
 
   const place = async (i: number, bytes: Uint8Array): Promise<void> => {
@@ -191,36 +189,24 @@ export async function writeFile (components: WriteComponents, options: WriteOpti
   async function upload (): Promise<Entry> {
     try {
       for await (const bytes of source) {
-        if (failure != null) break
-        await slots.acquire(signal)
-        const i = index++
-        total += bytes.length
-        if (options.size != null && total > options.size) throw new SizeMismatchError(`${path}: more bytes arrived than the declared ${options.size}`)
-        const task = place(i, bytes).then(() => {
-          options.onProgress?.(bytes.length)
-        }, (err: Error) => { failure ??= err }).finally(() => {
-          // Every put of these bytes has been answered (a node answers only once it has the whole frame), so
-          // nothing reads them any more. A put abandoned on a timeout may still have them queued on its stream:
-          // reused, they would reach the node under the old CID, which it refuses, never stores.
-          pool?.giveBack(bytes)
-          slots.release()
-          inflight.delete(task)
-        })
-        inflight.add(task)
+        if (pipeline.failed) break
+        await pipeline.reserve()
+        size.add(bytes.length)
+        // Once every put of these bytes has been answered (a node answers only once it has the whole frame),
+        // nothing reads them any more and the buffer is lent again. A put abandoned on a timeout may still have
+        // them queued on its stream: reused, they would reach the node under the old CID, which it refuses.
+        pipeline.run(place(index++, bytes).then(() => { options.onProgress?.(bytes.length) }), 1, () => { pool?.giveBack(bytes) })
       }
-      await Promise.all(inflight)
+      await pipeline.drain()
     } catch (err) {
-      await Promise.allSettled(inflight)
+      await pipeline.abandon()
       throw err
     }
-    if (failure != null) throw failure
-    if (options.size != null && total !== options.size) {
-      throw new SizeMismatchError(`${path}: the upload ended after ${total} of ${options.size} bytes; nothing was written`)
-    }
+    size.finish()
 
     return await components.locks.run(path, () => metadata.commitFile(path, {
       manifest: { chunkSize, chunks: manifest },
-      size: total,
+      size: size.total,
       owner: options.owner,
       mode: options.mode,
       replication,
