@@ -2,7 +2,11 @@ import { once } from 'node:events'
 import { createReadStream } from 'node:fs'
 import { call, callWithSocket } from '../control/client.js'
 import { ControlProtocolError } from '../control/errors.js'
+import { daemonCannotReach } from '../files/local-files.js'
 import type { Entry } from '../metadata/store.js'
+
+/** A local file to upload, and its identity as the uploader opened it */
+export interface LocalFile { path: string, size: number, dev: number, ino: number }
 
 /** What the daemon says about a path (`fs.stat`, `fs.ls` entries carry their `name` too) */
 export type RemoteEntry = Entry & { name?: string }
@@ -53,8 +57,26 @@ export class DaemonFs {
   }
 
   /**
+   * Stores a local file as `path` the way `collective-p2p put` does: the daemon opens the file itself (it runs on
+   * this host) and reads it chunk by chunk, so the bytes cross neither the control socket nor this process. `file`
+   * is what the caller opened, so a daemon that sees another file under that name (another mount namespace, a
+   * private /tmp) refuses, and so does one that does not know the method or whose path is another member's
+   * DataStore: then the bytes are streamed with `put`. `mode` applies to a new file only: a replaced file keeps
+   * its mode.
+   */
+  async putLocal (path: string, local: LocalFile, mode?: number, signal?: AbortSignal): Promise<RemoteEntry> {
+    try {
+      return await call(this.socketPath, 'fs.putLocal', { path, localPath: local.path, file: { dev: local.dev, ino: local.ino }, mode, keepMode: true }, { signal })
+    } catch (err) {
+      if (!daemonCannotReach(err)) throw err
+    }
+    return await this.put(path, local.path, local.size, mode, signal)
+  }
+
+  /**
    * Stores `size` bytes of a local file as `path` (a new version; the daemon answers only once every chunk has its
-   * replicas). `mode` applies to a new file only: a replaced file keeps its mode.
+   * replicas), streaming them over the control socket. `mode` applies to a new file only: a replaced file keeps
+   * its mode.
    */
   async put (path: string, local: string | undefined, size: number, mode?: number, signal?: AbortSignal): Promise<RemoteEntry> {
     const { result, socket } = await callWithSocket(this.socketPath, 'fs.put', { path, size, mode }, {

@@ -2,6 +2,7 @@ import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ReadAhead } from './read-ahead.js'
+import { SpoolError } from './errors.js'
 import type { DaemonFs } from './daemon-fs.js'
 import type { FileHandle } from 'node:fs/promises'
 
@@ -97,7 +98,11 @@ export class OpenFile {
    */
   async upload (): Promise<void> {
     if (!this.dirty || this.unlinked || this.spool == null) return
-    await this.daemon.put(this.path, this.spool.path, this.size, this.pending ? this.mode : undefined)
+    const { path, handle } = this.spool
+    // The identity of the spool as opened here: the daemon refuses a path that names another file where it runs.
+    const { dev, ino, size } = await handle.stat()
+    if (size !== this.size) throw new SpoolError(`the spool of ${this.path} holds ${size} bytes, not the ${this.size} written`)
+    await this.daemon.putLocal(this.path, { path, size, dev, ino }, this.pending ? this.mode : undefined)
     this.dirty = false
     this.pending = false
   }

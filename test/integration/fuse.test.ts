@@ -182,6 +182,8 @@ describe('FUSE mount', () => {
     assert.equal(await readFile(doc, 'utf8'), 'second')
     await sh('truncate', ['-s', '10', doc])
     assert.deepEqual(await readFile(doc), Buffer.concat([Buffer.from('second'), Buffer.alloc(4)]))
+    // Rewritten from a 0600 spool file, which the daemon reads itself: the file keeps its own mode.
+    assert.equal((await stat(doc)).mode & 0o777, 0o640)
 
     const du = Number((await sh('du', ['-sb', join(mnt, 'tools', 'moved', 'd2')])).split('\t')[0])
     const expected = Number((await sh('du', ['-sb', '--apparent-size', join(tree, 'd2')])).split('\t')[0])
