@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs'
 import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -73,11 +74,11 @@ export class OpenFile {
   /** Call inside serial() */
   async write (buf: Buffer, length: number, offset: number): Promise<number> {
     const spool = await this.materialize(this.size)
+    // Synchronous on purpose: a sequential writer waits for each 128 KiB request, and a trip through the libuv
+    // threadpool and back costs more than copying the bytes into the page cache. The spool is on local disk, never
+    // on the mount, so this cannot wait on the process serving the mount.
     let done = 0
-    while (done < length) {
-      const { bytesWritten } = await spool.write(buf, done, length - done, offset + done)
-      done += bytesWritten
-    }
+    while (done < length) done += writeSync(spool.fd, buf, done, length - done, offset + done)
     this.size = Math.max(this.size, offset + length)
     this.changed()
     return length

@@ -337,6 +337,15 @@ describe('FUSE mount', () => {
     assert.equal((await stat(join(mnt, 'big.bin'))).size, BIG_BYTES)
   })
 
+  it('refuses a spool folder inside the mount point, which it writes to synchronously', async () => {
+    const other = join(work, 'mnt-spool-inside')
+    await mkdir(join(other, 'spool'), { recursive: true })
+    const r = await cli(['mount', other, '--spool-dir', join(other, 'spool'), '--home', coordinatorDir])
+    assert.notEqual(r.code, 0)
+    assert.match(r.stderr, /inside the mount point/)
+    assert.equal(await findMount(other), undefined)
+  })
+
   it('a storage node killed during a write: success at the replication factor or EIO, never a corrupt file', async () => {
     const target = join(mnt, 'during-kill.bin')
     const fh = await open(target, 'w')
