@@ -102,27 +102,47 @@ export class DaemonFs {
   }
 
   /**
-   * Reads a byte range and hands it to `sink` piece by piece, in order; resolves with the entry and how many bytes
-   * the daemon sent (fewer than asked at the end of the file). `sink` may be async: the socket waits for it.
+   * Reads a byte range and hands it to `sink` piece by piece, in order; resolves with how many bytes the daemon sent
+   * (fewer than asked at the end of the file). `sink` may be async: the socket waits for it.
    */
-  async read (path: string, offset: number, length: number, sink: (bytes: Buffer) => Promise<void> | void, signal?: AbortSignal): Promise<{ entry: RemoteEntry, length: number }> {
+  async read (path: string, offset: number, length: number, sink: (bytes: Buffer) => Promise<void> | void, signal?: AbortSignal): Promise<number> {
+    let received = 0
+    for await (const bytes of this.stream(path, offset, length, signal)) {
+      received += bytes.length
+      await sink(bytes)
+    }
+    return received
+  }
+
+  /**
+   * The bytes of `path` from `offset`, `length` of them or up to the end of the file when it is omitted, as the
+   * socket delivers them. The socket is read only as fast as the consumer pulls, so a consumer that stops pulling
+   * stops the daemon too (its read-ahead waits on the socket). Aborting `signal` ends the iteration.
+   *
+   * @throws ControlProtocolError when the daemon sends more or fewer bytes than it announced
+   */
+  async * stream (path: string, offset: number, length?: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
     const { result, socket } = await callWithSocket(this.socketPath, 'fs.read', { path, offset, length }, { signal })
+    // An abort while the socket waits for bytes must end the iteration, not only the next one.
+    const onAbort = (): void => { socket.destroy() }
+    signal?.addEventListener('abort', onAbort, { once: true })
     const expected = Number(result?.length)
     let received = 0
     try {
-      if (!Number.isSafeInteger(expected) || expected < 0 || expected > length) throw new ControlProtocolError(`the daemon announced an invalid length for ${path}`)
+      if (!Number.isSafeInteger(expected) || expected < 0 || (length != null && expected > length)) throw new ControlProtocolError(`the daemon announced an invalid length for ${path}`)
       if (expected > 0) {
         for await (const chunk of socket as AsyncIterable<Buffer>) {
           if (received + chunk.length > expected) throw new ControlProtocolError(`the daemon sent more than the ${expected} bytes it announced for ${path}`)
           received += chunk.length
-          await sink(chunk)
+          yield chunk
           if (received === expected) break
         }
       }
+      signal?.throwIfAborted()
+      if (received < expected) throw new ControlProtocolError(`read of ${path} stopped after ${received} of ${expected} bytes`)
     } finally {
+      signal?.removeEventListener('abort', onAbort)
       socket.destroy()
     }
-    if (received < expected) throw new ControlProtocolError(`read of ${path} stopped after ${received} of ${expected} bytes`)
-    return { entry: result, length: expected }
   }
 }

@@ -3,6 +3,7 @@ import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ReadAhead } from './read-ahead.js'
+import { ReadStreamClosedError } from './read-stream.js'
 import { SpoolError } from './errors.js'
 import type { DaemonFs } from './daemon-fs.js'
 import type { FileHandle } from 'node:fs/promises'
@@ -47,7 +48,8 @@ export class OpenFile {
     this.init = init
     this.path = init.path
     this.size = init.size
-    this.readAhead = new ReadAhead(async (offset, length) => await this.fetch(offset, length), { windowBytes: init.readAheadBytes })
+    // A stream reads the version current when it starts, under the name the file has then.
+    this.readAhead = new ReadAhead((offset, signal) => this.daemon.stream(this.path, offset, undefined, signal), { aheadBytes: init.readAheadBytes })
   }
 
   get spooled (): boolean {
@@ -62,10 +64,13 @@ export class OpenFile {
   }
 
   async read (buf: Buffer, length: number, offset: number): Promise<number> {
-    if (this.spool == null) {
-      const bytes = await this.readAhead.read(offset, length)
-      bytes.copy(buf, 0)
-      return bytes.length
+    while (this.spool == null) {
+      try {
+        return await this.readAhead.read(buf, offset, length)
+      } catch (err) {
+        // A write or truncate came first and dropped the streams: the spool answers now.
+        if (!(err instanceof ReadStreamClosedError)) throw err
+      }
     }
     const { bytesRead } = await this.spool.handle.read(buf, 0, length, offset)
     return bytesRead
@@ -149,11 +154,5 @@ export class OpenFile {
     }
     this.spool = { path, handle }
     return handle
-  }
-
-  private async fetch (offset: number, length: number): Promise<Buffer> {
-    const parts: Buffer[] = []
-    await this.daemon.read(this.path, offset, length, bytes => { parts.push(bytes) })
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts)
   }
 }
