@@ -13,14 +13,15 @@ export interface OpenFileInit {
   /** Size of the stored version when the file was opened */
   size: number
   spoolDir: string
+  /** See CollectiveFilesystemInit */
   readAheadBytes?: number
 }
 
 /**
  * One file while any handle has it open. All handles of a path share it, so a read through one handle sees what
- * another wrote. Clean, it reads ranges from the daemon with read-ahead. On the first write or truncate its content
- * is copied into a spool file on local disk (never memory), which then serves reads and writes until the spool is
- * uploaded as a new version by flush, fsync or the last release.
+ * another wrote. Clean, it reads from the daemon through read streams (ReadAhead). On the first write or truncate
+ * its content is copied into a spool file on local disk (never memory), which then serves reads and writes until
+ * the spool is uploaded as a new version by flush, fsync or the last release (with fs.putLocal, as `put` does).
  */
 export class OpenFile {
   path: string
