@@ -3,19 +3,9 @@ import { describe, it } from 'node:test'
 import { randomBytes } from 'node:crypto'
 import { ReadAhead } from '../../../src/fuse/read-ahead.js'
 import { ReadStreamClosedError } from '../../../src/fuse/read-stream.js'
-import { fakeSource, lcg } from './source.js'
+import { fakeSource, lcg, readBytes as read, settled } from './source.js'
 
 const KiB = 1024
-
-async function read (ra: ReadAhead, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length)
-  const n = await ra.read(buf, offset, length)
-  return buf.subarray(0, n)
-}
-
-async function settled (): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
-}
 
 describe('read-ahead', () => {
   it('serves a sequential reader from a single stream', async () => {

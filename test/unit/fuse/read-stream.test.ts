@@ -2,18 +2,16 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { randomBytes } from 'node:crypto'
 import { ReadStream, ReadStreamClosedError } from '../../../src/fuse/read-stream.js'
-import { fakeSource, lcg } from './source.js'
+import { fakeSource, lcg, readBytes as read, settled } from './source.js'
 
 const KiB = 1024
 
-async function read (s: ReadStream, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length)
-  const n = await s.read(buf, offset, length)
-  return buf.subarray(0, n)
-}
-
-async function settled (): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+/** A stream over 1 MiB with a read at 512 KiB waiting for bytes that have not arrived */
+function streamWithWaitingRead (): { bytes: Buffer, src: ReturnType<typeof fakeSource>, s: ReadStream, waiting: Promise<Buffer> } {
+  const bytes = randomBytes(1024 * KiB)
+  const src = fakeSource(bytes, 16 * KiB)
+  const s = new ReadStream(src.open, 0)
+  return { bytes, src, s, waiting: read(s, 512 * KiB, 128 * KiB) }
 }
 
 describe('read stream', () => {
@@ -78,10 +76,7 @@ describe('read stream', () => {
   })
 
   it('close fails the reads waiting with ReadStreamClosedError and stops the source', async () => {
-    const bytes = randomBytes(1024 * KiB)
-    const src = fakeSource(bytes, 16 * KiB)
-    const s = new ReadStream(src.open, 0)
-    const waiting = read(s, 512 * KiB, 128 * KiB)
+    const { src, s, waiting } = streamWithWaitingRead()
     s.close()
     await assert.rejects(waiting, ReadStreamClosedError)
     await assert.rejects(read(s, 0, 10), ReadStreamClosedError)
@@ -91,10 +86,7 @@ describe('read stream', () => {
   })
 
   it('retire lets the reads waiting finish, then closes', async () => {
-    const bytes = randomBytes(1024 * KiB)
-    const src = fakeSource(bytes, 16 * KiB)
-    const s = new ReadStream(src.open, 0)
-    const waiting = read(s, 512 * KiB, 128 * KiB)
+    const { bytes, src, s, waiting } = streamWithWaitingRead()
     s.retire()
     assert.ok(!s.usable, 'takes no new reads')
     assert.deepEqual(await waiting, bytes.subarray(512 * KiB, 640 * KiB))

@@ -50,3 +50,15 @@ export function lcg (seed: number): (n: number) => number {
   let s = seed
   return (n) => { s = (s * 1103515245 + 12345) % 2147483648; return s % n }
 }
+
+/** What `reader` answers for `length` bytes at `offset` (a ReadStream or a ReadAhead) */
+export async function readBytes (reader: { read: (buf: Buffer, offset: number, length: number) => Promise<number> }, offset: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length)
+  const n = await reader.read(buf, offset, length)
+  return buf.subarray(0, n)
+}
+
+/** Lets the fake sources' pieces arrive and the streams react to them */
+export async function settled (): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+}
