@@ -85,6 +85,8 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
   // put LOCALFILE on the daemon's own host: the daemon reads the file itself, chunk by chunk, instead of taking
   // its bytes through the CLI process and the socket. `file` is what the CLI opened, so a path that means another
   // file here (another mount namespace) is LocalPathUnavailableError, on which the CLI streams the bytes itself.
+  // The FUSE mount uploads its spool files this way too, with `keepMode`: the spool's 0600 is no file's mode, so a
+  // replaced file keeps its own and a new one gets the default, as with fs.put without a mode.
   control.register('fs.putLocal', async (p, ctx) => {
     const localPath = absolute(p, 'localPath')
     const { handle, size, mode } = await openForUpload(localPath, optionalIdentity(p, 'file'))
@@ -92,7 +94,7 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
       const entry = await files.write(str(p, 'path'), (chunkSize, buffer) => readChunks(handle, size, chunkSize, localPath, ctx.signal, buffer), {
         size,
         owner,
-        mode: optionalNumber(p, 'mode') ?? mode,
+        mode: optionalNumber(p, 'mode') ?? (p.keepMode === true ? undefined : mode),
         signal: ctx.signal,
         onProgress: progressReporter(ctx, size)
       })

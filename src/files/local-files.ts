@@ -3,6 +3,7 @@ import { open, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, isAbsolute } from 'node:path'
 import { allocate } from '../util/buffer-pool.js'
 import { writeFully } from '../util/write-fully.js'
+import { DaemonError } from '../control/errors.js'
 import type { FileHandle } from 'node:fs/promises'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -27,6 +28,15 @@ export class LocalFileError extends Error {
 export class LocalPathUnavailableError extends Error {
   static name = 'LocalPathUnavailableError'
   name = 'LocalPathUnavailableError'
+}
+
+/**
+ * True when the daemon answered that it cannot do a local-file transfer (fs.putLocal, fs.getLocal) itself: one too
+ * old to know the method, or one that cannot reach the path (another mount namespace, another user, another
+ * member's DataStore). The caller then moves the bytes over the control socket.
+ */
+export function daemonCannotReach (err: unknown): boolean {
+  return err instanceof DaemonError && (err.remoteName === 'UnknownMethodError' || err.remoteName === LocalPathUnavailableError.name)
 }
 
 /** Device and inode of a file or directory: the CLI sends those it sees so the daemon can check it sees the same */

@@ -2,7 +2,11 @@ import { once } from 'node:events'
 import { createReadStream } from 'node:fs'
 import { call, callWithSocket } from '../control/client.js'
 import { ControlProtocolError } from '../control/errors.js'
+import { daemonCannotReach } from '../files/local-files.js'
 import type { Entry } from '../metadata/store.js'
+
+/** A local file to upload, and its identity as the uploader opened it */
+export interface LocalFile { path: string, size: number, dev: number, ino: number }
 
 /** What the daemon says about a path (`fs.stat`, `fs.ls` entries carry their `name` too) */
 export type RemoteEntry = Entry & { name?: string }
@@ -53,8 +57,26 @@ export class DaemonFs {
   }
 
   /**
+   * Stores a local file as `path` the way `collective-p2p put` does: the daemon opens the file itself (it runs on
+   * this host) and reads it chunk by chunk, so the bytes cross neither the control socket nor this process. `file`
+   * is what the caller opened, so a daemon that sees another file under that name (another mount namespace, a
+   * private /tmp) refuses, and so does one that does not know the method or whose path is another member's
+   * DataStore: then the bytes are streamed with `put`. `mode` applies to a new file only: a replaced file keeps
+   * its mode.
+   */
+  async putLocal (path: string, local: LocalFile, mode?: number, signal?: AbortSignal): Promise<RemoteEntry> {
+    try {
+      return await call(this.socketPath, 'fs.putLocal', { path, localPath: local.path, file: { dev: local.dev, ino: local.ino }, mode, keepMode: true }, { signal })
+    } catch (err) {
+      if (!daemonCannotReach(err)) throw err
+    }
+    return await this.put(path, local.path, local.size, mode, signal)
+  }
+
+  /**
    * Stores `size` bytes of a local file as `path` (a new version; the daemon answers only once every chunk has its
-   * replicas). `mode` applies to a new file only: a replaced file keeps its mode.
+   * replicas), streaming them over the control socket. `mode` applies to a new file only: a replaced file keeps
+   * its mode.
    */
   async put (path: string, local: string | undefined, size: number, mode?: number, signal?: AbortSignal): Promise<RemoteEntry> {
     const { result, socket } = await callWithSocket(this.socketPath, 'fs.put', { path, size, mode }, {
@@ -80,27 +102,47 @@ export class DaemonFs {
   }
 
   /**
-   * Reads a byte range and hands it to `sink` piece by piece, in order; resolves with the entry and how many bytes
-   * the daemon sent (fewer than asked at the end of the file). `sink` may be async: the socket waits for it.
+   * Reads a byte range and hands it to `sink` piece by piece, in order; resolves with how many bytes the daemon sent
+   * (fewer than asked at the end of the file). `sink` may be async: the socket waits for it.
    */
-  async read (path: string, offset: number, length: number, sink: (bytes: Buffer) => Promise<void> | void, signal?: AbortSignal): Promise<{ entry: RemoteEntry, length: number }> {
+  async read (path: string, offset: number, length: number, sink: (bytes: Buffer) => Promise<void> | void, signal?: AbortSignal): Promise<number> {
+    let received = 0
+    for await (const bytes of this.stream(path, offset, length, signal)) {
+      received += bytes.length
+      await sink(bytes)
+    }
+    return received
+  }
+
+  /**
+   * The bytes of `path` from `offset`, `length` of them or up to the end of the file when it is omitted, as the
+   * socket delivers them. The socket is read only as fast as the consumer pulls, so a consumer that stops pulling
+   * stops the daemon too (its read-ahead waits on the socket). Aborting `signal` ends the iteration.
+   *
+   * @throws ControlProtocolError when the daemon sends more or fewer bytes than it announced
+   */
+  async * stream (path: string, offset: number, length?: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
     const { result, socket } = await callWithSocket(this.socketPath, 'fs.read', { path, offset, length }, { signal })
+    // An abort while the socket waits for bytes must end the iteration, not only the next one.
+    const onAbort = (): void => { socket.destroy() }
+    signal?.addEventListener('abort', onAbort, { once: true })
     const expected = Number(result?.length)
     let received = 0
     try {
-      if (!Number.isSafeInteger(expected) || expected < 0 || expected > length) throw new ControlProtocolError(`the daemon announced an invalid length for ${path}`)
+      if (!Number.isSafeInteger(expected) || expected < 0 || (length != null && expected > length)) throw new ControlProtocolError(`the daemon announced an invalid length for ${path}`)
       if (expected > 0) {
         for await (const chunk of socket as AsyncIterable<Buffer>) {
           if (received + chunk.length > expected) throw new ControlProtocolError(`the daemon sent more than the ${expected} bytes it announced for ${path}`)
           received += chunk.length
-          await sink(chunk)
+          yield chunk
           if (received === expected) break
         }
       }
+      signal?.throwIfAborted()
+      if (received < expected) throw new ControlProtocolError(`read of ${path} stopped after ${received} of ${expected} bytes`)
     } finally {
+      signal?.removeEventListener('abort', onAbort)
       socket.destroy()
     }
-    if (received < expected) throw new ControlProtocolError(`read of ${path} stopped after ${received} of ${expected} bytes`)
-    return { entry: result, length: expected }
   }
 }

@@ -26,3 +26,9 @@ export class FilesystemError extends Error {
     this.errno = errno
   }
 }
+
+/** A spool file does not hold what was written to it (changed behind the mount's back): uploading it would store something else */
+export class SpoolError extends Error {
+  static name = 'SpoolError'
+  name = 'SpoolError'
+}

@@ -43,7 +43,7 @@ export interface Statfs {
 export interface CollectiveFilesystemInit {
   /** Where spools of files being written live (default: a new folder under the OS temp dir, removed on stop) */
   spoolDir?: string
-  /** Read-ahead window per open file (default 8 MiB; two are held at most) */
+  /** Bytes a read stream holds ahead of its reader (default 8 MiB; an open file has two streams at most) */
   readAheadBytes?: number
   /** Owner reported for every entry (default: this process's uid and gid) */
   uid?: number

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { access, readFile, stat } from 'node:fs/promises'
+import { access, readFile, realpath, stat } from 'node:fs/promises'
 import { constants as fsConstants } from 'node:fs'
 import { createRequire } from 'node:module'
 import { constants } from 'node:os'
@@ -115,6 +115,7 @@ export class FuseMount {
       throw new MountpointError(`cannot mount on ${this.mountpoint}: ${err.code === 'ENOENT' ? 'no such directory' : err.message as string}`)
     })
     if (!s.isDirectory()) throw new MountpointError(`cannot mount on ${this.mountpoint}: not a directory`)
+    await this.checkSpoolOutside()
 
     await this.filesystem.start()
     const Fuse = loadBinding()
@@ -154,6 +155,19 @@ export class FuseMount {
   /** False once something else (fusermount -u, umount) took the mount away */
   async isMounted (): Promise<boolean> {
     return this.mounted && await findMount(this.mountpoint) != null
+  }
+
+  /**
+   * Writes go to the spool synchronously (src/fuse/open-file.ts), which is only safe on local disk: a spool inside
+   * the mount would have this process wait on itself.
+   */
+  private async checkSpoolOutside (): Promise<void> {
+    if (this.init.spoolDir == null) return
+    // Real paths, read before mounting, so that a symlink cannot hide the mount point.
+    const [spool, mountpoint] = await Promise.all([realpath(this.init.spoolDir).catch(() => resolve(this.init.spoolDir as string)), realpath(this.mountpoint)])
+    if (spool === mountpoint || spool.startsWith(mountpoint.endsWith('/') ? mountpoint : `${mountpoint}/`)) {
+      throw new MountpointError(`the spool folder ${this.init.spoolDir} is inside the mount point ${this.mountpoint}: it must be on local disk`)
+    }
   }
 
   /** A mount whose process died answers ENOTCONN to everything until it is detached */

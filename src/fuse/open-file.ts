@@ -1,7 +1,10 @@
+import { writeSync } from 'node:fs'
 import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ReadAhead } from './read-ahead.js'
+import { ReadStreamClosedError } from './read-stream.js'
+import { SpoolError } from './errors.js'
 import type { DaemonFs } from './daemon-fs.js'
 import type { FileHandle } from 'node:fs/promises'
 
@@ -10,14 +13,15 @@ export interface OpenFileInit {
   /** Size of the stored version when the file was opened */
   size: number
   spoolDir: string
+  /** See CollectiveFilesystemInit */
   readAheadBytes?: number
 }
 
 /**
  * One file while any handle has it open. All handles of a path share it, so a read through one handle sees what
- * another wrote. Clean, it reads ranges from the daemon with read-ahead. On the first write or truncate its content
- * is copied into a spool file on local disk (never memory), which then serves reads and writes until the spool is
- * uploaded as a new version by flush, fsync or the last release.
+ * another wrote. Clean, it reads from the daemon through read streams (ReadAhead). On the first write or truncate
+ * its content is copied into a spool file on local disk (never memory), which then serves reads and writes until
+ * the spool is uploaded as a new version by flush, fsync or the last release (with fs.putLocal, as `put` does).
  */
 export class OpenFile {
   path: string
@@ -45,7 +49,8 @@ export class OpenFile {
     this.init = init
     this.path = init.path
     this.size = init.size
-    this.readAhead = new ReadAhead(async (offset, length) => await this.fetch(offset, length), { windowBytes: init.readAheadBytes })
+    // A stream reads the version current when it starts, under the name the file has then.
+    this.readAhead = new ReadAhead((offset, signal) => this.daemon.stream(this.path, offset, undefined, signal), { aheadBytes: init.readAheadBytes })
   }
 
   get spooled (): boolean {
@@ -60,10 +65,13 @@ export class OpenFile {
   }
 
   async read (buf: Buffer, length: number, offset: number): Promise<number> {
-    if (this.spool == null) {
-      const bytes = await this.readAhead.read(offset, length)
-      bytes.copy(buf, 0)
-      return bytes.length
+    while (this.spool == null) {
+      try {
+        return await this.readAhead.read(buf, offset, length)
+      } catch (err) {
+        // A write or truncate came first and dropped the streams: the spool answers now.
+        if (!(err instanceof ReadStreamClosedError)) throw err
+      }
     }
     const { bytesRead } = await this.spool.handle.read(buf, 0, length, offset)
     return bytesRead
@@ -72,11 +80,11 @@ export class OpenFile {
   /** Call inside serial() */
   async write (buf: Buffer, length: number, offset: number): Promise<number> {
     const spool = await this.materialize(this.size)
+    // Synchronous on purpose: a sequential writer waits for each 128 KiB request, and a trip through the libuv
+    // threadpool and back costs more than copying the bytes into the page cache. The spool is on local disk, never
+    // on the mount, so this cannot wait on the process serving the mount.
     let done = 0
-    while (done < length) {
-      const { bytesWritten } = await spool.write(buf, done, length - done, offset + done)
-      done += bytesWritten
-    }
+    while (done < length) done += writeSync(spool.fd, buf, done, length - done, offset + done)
     this.size = Math.max(this.size, offset + length)
     this.changed()
     return length
@@ -97,7 +105,11 @@ export class OpenFile {
    */
   async upload (): Promise<void> {
     if (!this.dirty || this.unlinked || this.spool == null) return
-    await this.daemon.put(this.path, this.spool.path, this.size, this.pending ? this.mode : undefined)
+    const { path, handle } = this.spool
+    // The identity of the spool as opened here: the daemon refuses a path that names another file where it runs.
+    const { dev, ino, size } = await handle.stat()
+    if (size !== this.size) throw new SpoolError(`the spool of ${this.path} holds ${size} bytes, not the ${this.size} written`)
+    await this.daemon.putLocal(this.path, { path, size, dev, ino }, this.pending ? this.mode : undefined)
     this.dirty = false
     this.pending = false
   }
@@ -143,11 +155,5 @@ export class OpenFile {
     }
     this.spool = { path, handle }
     return handle
-  }
-
-  private async fetch (offset: number, length: number): Promise<Buffer> {
-    const parts: Buffer[] = []
-    await this.daemon.read(this.path, offset, length, bytes => { parts.push(bytes) })
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts)
   }
 }

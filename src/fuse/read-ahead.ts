@@ -1,87 +1,64 @@
-/** Fetches up to `length` bytes from `offset`; fewer only at the end of the file */
-export type RangeFetcher = (offset: number, length: number) => Promise<Buffer>
+import { ReadStream } from './read-stream.js'
+import type { StreamOpener } from './read-stream.js'
 
 export interface ReadAheadInit {
-  /** Bytes fetched per request, and ahead of a sequential reader (default 8 MiB, two of the largest chunks). Two windows at most are held. */
-  windowBytes?: number
+  /** Bytes each stream holds ahead of its reader (default 8 MiB, two of the largest chunks); see ReadStreamInit */
+  aheadBytes?: number
+  /** Bytes each stream keeps behind its reader (default 1 MiB); see ReadStreamInit */
+  behindBytes?: number
+  /**
+   * Streams open at once (default 2), so that two readers of one open file at different places (two processes, or
+   * a tool that reads a header at the end) do not take the stream from each other on every request.
+   */
+  maxStreams?: number
 }
 
-interface Window { offset: number, bytes: Buffer, asked: number }
-
 /**
- * Read-ahead for one open file: the kernel asks for 128 KiB at a time, and a daemon round trip per request would
- * cap throughput far below the chunk transfer rate. Each miss fetches a whole window; a reader that has consumed
- * half of a window gets the next one fetched in the background. Memory is bounded by two windows.
+ * Read-ahead for one open file. The kernel asks for 128 KiB at a time, and a daemon round trip per request would
+ * cap throughput far below the chunk transfer rate, so reads are served from long-lived streams (ReadStream) that
+ * run from where a reader started to the end of the file: a sequential reader gets the daemon's continuous chunk
+ * read-ahead, with backpressure, just as `get` does. A read no stream is near starts a new one there; the least
+ * recently used stream then answers the reads it has waiting and closes.
+ *
+ * Memory is bounded by `maxStreams` streams of `behindBytes` + `aheadBytes` each (plus the reads waiting on them),
+ * 18 MiB by default; the daemon holds its own read-ahead per stream.
  */
 export class ReadAhead {
-  private readonly windowBytes: number
-  private readonly fetch: RangeFetcher
-  private current?: Window
-  private next?: { offset: number, asked: number, bytes: Promise<Buffer> }
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly open: StreamOpener
+  private readonly init: ReadAheadInit
+  private readonly maxStreams: number
+  /** Most recently used first */
+  private streams: ReadStream[] = []
 
-  constructor (fetch: RangeFetcher, init: ReadAheadInit = {}) {
-    this.fetch = fetch
-    this.windowBytes = init.windowBytes ?? 8 * 1024 * 1024
+  constructor (open: StreamOpener, init: ReadAheadInit = {}) {
+    this.open = open
+    this.init = init
+    this.maxStreams = Math.max(1, init.maxStreams ?? 2)
   }
 
-  /** Up to `length` bytes from `offset` (fewer at the end of the file, none past it) */
-  async read (offset: number, length: number): Promise<Buffer> {
-    // Concurrent kernel reads would race for the windows; one at a time keeps the bookkeeping simple.
-    const result = this.queue.then(async () => await this.serve(offset, length))
-    this.queue = result.catch(() => {})
-    return await result
+  /**
+   * Copies up to `length` bytes from `offset` into `buf` (fewer at the end of the file, none past it).
+   *
+   * @throws ReadStreamClosedError when invalidate() came first: the caller reads the file anew
+   */
+  async read (buf: Buffer, offset: number, length: number): Promise<number> {
+    // A stream that failed (the daemon went away, or cut an idle connection) gives way to a new one.
+    for (const failed of this.streams.filter(s => !s.usable)) failed.retire()
+    this.streams = this.streams.filter(s => s.usable)
+    let stream = this.streams.find(s => s.serves(offset))
+    if (stream == null) {
+      stream = new ReadStream(this.open, offset, { aheadBytes: this.init.aheadBytes, behindBytes: this.init.behindBytes })
+      for (const old of this.streams.splice(this.maxStreams - 1)) old.retire()
+    } else {
+      this.streams.splice(this.streams.indexOf(stream), 1)
+    }
+    this.streams.unshift(stream)
+    return await stream.read(buf, offset, length)
   }
 
-  /** Drops what was fetched: the file changed */
+  /** Drops every stream: the file changed, or is closed */
   invalidate (): void {
-    this.current = undefined
-    this.next?.bytes.catch(() => {})
-    this.next = undefined
-  }
-
-  private async serve (offset: number, length: number): Promise<Buffer> {
-    let hit = this.slice(this.current, offset, length)
-    if (hit == null && this.next != null && offset >= this.next.offset && offset < this.next.offset + this.next.asked) {
-      const next = this.next
-      this.next = undefined
-      try {
-        this.current = { offset: next.offset, asked: next.asked, bytes: await next.bytes }
-      } catch {
-        // A failed prefetch is retried by the fetch below, which reports its own error.
-        this.current = undefined
-      }
-      hit = this.slice(this.current, offset, length)
-    }
-    if (hit == null) {
-      const asked = Math.max(length, this.windowBytes)
-      this.next?.bytes.catch(() => {})
-      this.next = undefined
-      this.current = { offset, asked, bytes: await this.fetch(offset, asked) }
-      hit = this.slice(this.current, offset, length) as Buffer
-    }
-    this.prefetch(offset + length)
-    return hit
-  }
-
-  private slice (w: Window | undefined, offset: number, length: number): Buffer | undefined {
-    if (w == null || offset < w.offset) return undefined
-    const end = w.offset + w.bytes.length
-    const atEof = w.bytes.length < w.asked
-    // A short window ends at the end of the file, so it answers everything after its start.
-    if (offset + length <= end || atEof) {
-      return w.bytes.subarray(Math.min(offset, end) - w.offset, Math.min(end, offset + length) - w.offset)
-    }
-    return undefined
-  }
-
-  private prefetch (position: number): void {
-    const w = this.current
-    if (w == null || this.next != null || w.bytes.length < w.asked) return
-    if (position < w.offset + w.bytes.length / 2) return
-    const offset = w.offset + w.bytes.length
-    const bytes = this.fetch(offset, this.windowBytes)
-    bytes.catch(() => {})
-    this.next = { offset, asked: this.windowBytes, bytes }
+    for (const stream of this.streams) stream.close()
+    this.streams = []
   }
 }

@@ -182,6 +182,8 @@ describe('FUSE mount', () => {
     assert.equal(await readFile(doc, 'utf8'), 'second')
     await sh('truncate', ['-s', '10', doc])
     assert.deepEqual(await readFile(doc), Buffer.concat([Buffer.from('second'), Buffer.alloc(4)]))
+    // Rewritten from a 0600 spool file, which the daemon reads itself: the file keeps its own mode.
+    assert.equal((await stat(doc)).mode & 0o777, 0o640)
 
     const du = Number((await sh('du', ['-sb', join(mnt, 'tools', 'moved', 'd2')])).split('\t')[0])
     const expected = Number((await sh('du', ['-sb', '--apparent-size', join(tree, 'd2')])).split('\t')[0])
@@ -333,6 +335,15 @@ describe('FUSE mount', () => {
     await assert.rejects(stat(join(mnt, 'tree')), (err: any) => err.code === 'ENOTCONN')
     await mount()
     assert.equal((await stat(join(mnt, 'big.bin'))).size, BIG_BYTES)
+  })
+
+  it('refuses a spool folder inside the mount point, which it writes to synchronously', async () => {
+    const other = join(work, 'mnt-spool-inside')
+    await mkdir(join(other, 'spool'), { recursive: true })
+    const r = await cli(['mount', other, '--spool-dir', join(other, 'spool'), '--home', coordinatorDir])
+    assert.notEqual(r.code, 0)
+    assert.match(r.stderr, /inside the mount point/)
+    assert.equal(await findMount(other), undefined)
   })
 
   it('a storage node killed during a write: success at the replication factor or EIO, never a corrupt file', async () => {

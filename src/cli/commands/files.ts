@@ -2,8 +2,8 @@ import { open, stat } from 'node:fs/promises'
 import { unlinkSync } from 'node:fs'
 import { basename, dirname, join, posix, resolve } from 'node:path'
 import { call, callWithSocket } from '../../control/client.js'
-import { ControlProtocolError, DaemonError } from '../../control/errors.js'
-import { LocalFileError, PartialFile } from '../../files/local-files.js'
+import { ControlProtocolError } from '../../control/errors.js'
+import { LocalFileError, PartialFile, daemonCannotReach } from '../../files/local-files.js'
 import { homeLayout } from '../../local/layout.js'
 import { formatBytes } from '../../util/units.js'
 import { table, ago } from '../output.js'
@@ -213,14 +213,6 @@ async function resolveDestination (local: string, remote: string): Promise<strin
   const s = await stat(local).catch(() => undefined)
   if (s?.isDirectory() === true) return join(local, posix.basename(remote))
   return local
-}
-
-/**
- * True when the daemon answered that it cannot do a local-file transfer itself: one too old to know the method, or
- * one that cannot reach the path (another mount namespace, another user). The CLI then moves the bytes itself.
- */
-function daemonCannotReach (err: unknown): boolean {
-  return err instanceof DaemonError && (err.remoteName === 'UnknownMethodError' || err.remoteName === 'LocalPathUnavailableError')
 }
 
 /**

@@ -30,7 +30,7 @@ export const mountCommand: Command = {
     'Ctrl-C, SIGTERM or "collective-p2p unmount DIR" unmount cleanly; a stale mount left by a crash is cleared.',
   options: {
     'spool-dir': { type: 'string', value: 'DIR', description: 'where files being written are spooled (default: a new temp folder)' },
-    'read-ahead': { type: 'string', value: 'SIZE', description: 'read-ahead window per open file (default 8MiB)' }
+    'read-ahead': { type: 'string', value: 'SIZE', description: 'bytes read ahead of each reader of a file (default 8MiB)' }
   },
   minPositionals: 1,
   maxPositionals: 1,

@@ -6,7 +6,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { CollectiveFilesystem } from '../../../src/fuse/filesystem.js'
 import { DaemonError } from '../../../src/control/errors.js'
 import { errnoOf } from '../../../src/fuse/errno.js'
-import type { DaemonFs, RemoteEntry } from '../../../src/fuse/daemon-fs.js'
+import type { DaemonFs, LocalFile, RemoteEntry } from '../../../src/fuse/daemon-fs.js'
 
 const E = constants.errno
 
@@ -65,11 +65,22 @@ class FakeDaemon {
     return this.get(path)
   }
 
-  async read (path: string, offset: number, length: number, sink: (b: Buffer) => void): Promise<{ entry: RemoteEntry, length: number }> {
+  async putLocal (path: string, local: LocalFile, mode?: number): Promise<RemoteEntry> {
+    return await this.put(path, local.path, local.size, mode)
+  }
+
+  async read (path: string, offset: number, length: number, sink: (b: Buffer) => void): Promise<number> {
     this.calls.push(`read ${path}`)
     const bytes = this.get(path).data.subarray(offset, offset + length)
     sink(Buffer.from(bytes))
-    return { entry: this.get(path), length: bytes.length }
+    return bytes.length
+  }
+
+  async * stream (path: string, offset: number, length?: number): AsyncGenerator<Buffer> {
+    this.calls.push(`read ${path}`)
+    const data = this.get(path).data
+    // Small pieces, as a socket delivers them
+    for (let at = offset; at < Math.min(data.length, offset + (length ?? data.length)); at += 7) yield Buffer.from(data.subarray(at, Math.min(at + 7, offset + (length ?? data.length))))
   }
 }
 
