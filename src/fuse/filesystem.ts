@@ -191,10 +191,22 @@ export class CollectiveFilesystem {
     await this.daemon.setAttributes(path, { mode: mode & 0o7777 })
   }
 
+  /**
+   * Sets the modification time (access times are not kept). `mtimeMs` past 2^53 is libfuse's UTIME_OMIT as our
+   * fuse-native build passes it: the time is left as it is. tar and cp -p set the time on the open file before
+   * closing it, so unsent writes go first (uploaded at close, they would stamp their own time over this one), and
+   * the open file takes the time too, since it answers getattr while open.
+   */
   async utimens (path: string, mtimeMs: number): Promise<void> {
-    await this.store(path)
-    // libfuse 2 passes UTIME_NOW and UTIME_OMIT as a zero second with a huge nanosecond count (about 1073 ms here).
-    await this.daemon.setAttributes(path, { mtimeMs: mtimeMs < 2000 ? Date.now() : Math.round(mtimeMs) })
+    const open = this.files.get(path)
+    if (open != null && (open.pending || open.dirty)) await open.serial(async () => { await open.upload() })
+    const mtime = Math.round(mtimeMs)
+    if (!Number.isSafeInteger(mtime)) {
+      await this.daemon.stat(path)
+      return
+    }
+    await this.daemon.setAttributes(path, { mtimeMs: mtime })
+    if (open != null) open.mtimeMs = mtime
   }
 
   /** Owners are federated names, not uids: only a chown to the ids the mount reports is accepted */

@@ -3,7 +3,7 @@ import { access, readFile, realpath, stat } from 'node:fs/promises'
 import { constants as fsConstants } from 'node:fs'
 import { createRequire } from 'node:module'
 import { constants } from 'node:os'
-import { dirname, resolve } from 'node:path'
+import { dirname, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { CollectiveFilesystem } from './filesystem.js'
 import { DaemonFs } from './daemon-fs.js'
@@ -212,8 +212,8 @@ export class FuseMount {
       rename: (src: string, dst: string, cb) => { done('rename', src, fs.rename(src, dst), cb) },
       chmod: (path: string, mode: number, cb) => { done('chmod', path, fs.chmod(path, mode), cb) },
       chown: (path: string, uid: number, gid: number, cb) => { done('chown', path, fs.chown(path, uid, gid), cb) },
-      // fuse-native 2.2.6 passes the access time in both arguments (its C glue repeats atime); see README.
-      utimens: (path: string, atime: number, mtime: number, cb) => { done('utimens', path, fs.utimens(path, mtime ?? atime), cb) },
+      // Access times are not kept: only the modification time is stored (none when the caller left it unchanged).
+      utimens: (path: string, _atime: number, mtime: number, cb) => { done('utimens', path, fs.utimens(path, mtime), cb) },
       create: (path: string, mode: number, cb) => { done('create', path, fs.create(path, mode), cb, fd => [0, fd]) },
       open: (path: string, _flags: number, cb) => { done('open', path, fs.open(path), cb, fd => [0, fd]) },
       read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb) => { done('read', path, fs.read(fd, buf, len, pos), cb, n => [n]) },
@@ -228,6 +228,18 @@ export class FuseMount {
 }
 
 function loadBinding (): any {
+  let addon: string
+  try {
+    addon = require('node-gyp-build').path(dirname(require.resolve('fuse-native')))
+  } catch (err: any) {
+    throw new FuseUnavailableError(`the FUSE binding (fuse-native) cannot be loaded: ${err.message as string}`)
+  }
+  // The prebuilt addon in the package stores the access time as the modification time (patches/fuse-native*):
+  // mounting with it would quietly give every file that tar, rsync -t or cp -p writes the wrong time.
+  if (addon.includes(`${sep}prebuilds${sep}`)) {
+    const project = resolve(dirname(require.resolve('fuse-native')), '..', '..')
+    throw new FuseUnavailableError(`fuse-native is its prebuilt addon (${addon}), not the build with our utimens fix; run "npm run build:fuse" in ${project} (needs make, a C compiler and python3)`)
+  }
   try {
     return require('fuse-native')
   } catch (err: any) {

@@ -147,13 +147,21 @@ describe('FUSE mount', () => {
   })
 
   it('ordinary tools work: tar x, rsync, editor-style rename, mv, chmod, touch -d, truncate, du, df', async () => {
+    // Tools that keep times set an access time other than the modification time: only the latter is stored.
+    const dated = join(tree, 'd1', 'f1.bin')
+    await sh('touch', ['-m', '-d', '2019-05-06T07:08:09Z', dated])
+    await sh('touch', ['-a', '-d', '2021-01-01T00:00:00Z', dated])
     const archive = join(work, 'd1.tar')
     await sh('tar', ['cf', archive, '-C', tree, 'd1'])
     await mkdir(join(mnt, 'tools'))
     await sh('tar', ['xf', archive, '-C', join(mnt, 'tools')])
     await sh('diff', ['-r', join(tree, 'd1'), join(mnt, 'tools', 'd1')])
+    assert.equal((await stat(join(mnt, 'tools', 'd1', 'f1.bin'))).mtime.toISOString(), '2019-05-06T07:08:09.000Z', 'tar x kept the modification time')
     await sh('rsync', ['-r', join(tree, 'd2') + '/', join(mnt, 'tools', 'd2')])
     await sh('diff', ['-r', join(tree, 'd2'), join(mnt, 'tools', 'd2')])
+    await sh('rsync', ['-t', dated, join(mnt, 'tools', 'rsynced.bin')])
+    assert.equal((await stat(join(mnt, 'tools', 'rsynced.bin'))).mtime.toISOString(), '2019-05-06T07:08:09.000Z', 'rsync -t kept the modification time')
+    await unlink(join(mnt, 'tools', 'rsynced.bin'))
 
     // An editor: write a temporary file, fsync it, rename it over the original.
     const doc = join(mnt, 'tools', 'doc.txt')
@@ -177,6 +185,11 @@ describe('FUSE mount', () => {
     assert.equal((await stat(doc)).mode & 0o777, 0o640)
     await sh('touch', ['-d', '2020-02-03T04:05:06Z', doc])
     assert.equal((await stat(doc)).mtime.toISOString(), '2020-02-03T04:05:06.000Z')
+    // touch -a changes only the access time, which is not kept: the modification time stays
+    await sh('touch', ['-a', '-d', '2022-01-01T00:00:00Z', doc])
+    assert.equal((await stat(doc)).mtime.toISOString(), '2020-02-03T04:05:06.000Z')
+    await sh('touch', ['-m', '-d', '2018-07-08T09:10:11Z', doc])
+    assert.equal((await stat(doc)).mtime.toISOString(), '2018-07-08T09:10:11.000Z')
 
     await sh('truncate', ['-s', '6', doc])
     assert.equal(await readFile(doc, 'utf8'), 'second')

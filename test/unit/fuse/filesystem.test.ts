@@ -112,6 +112,21 @@ describe('the mount\'s filesystem operations', () => {
     await fs.release(h)
   })
 
+  it('sets a time on an open file after its unsent writes, so that closing it does not stamp its own (tar x, cp -p)', async () => {
+    const h = await fs.create('/t', 0o100644)
+    await fs.write(h, Buffer.from('data'), 4, 0)
+    await fs.utimens('/t', Date.UTC(2019, 4, 6))
+    assert.deepEqual(daemon.calls, ['put /t 4', 'setattr /t'], 'the writes were stored before the time was set')
+    assert.equal((await fs.getattr('/t')).mtime.getTime(), Date.UTC(2019, 4, 6), 'the open file reports the time set')
+    await fs.release(h)
+    assert.equal(daemon.entries.get('/t')?.mtimeMs, Date.UTC(2019, 4, 6))
+    assert.equal(daemon.calls.filter(c => c.startsWith('put')).length, 1, 'nothing was left to store at close')
+    // UTIME_OMIT for the modification time (touch -a): nothing changes, but a missing file is still ENOENT
+    await fs.utimens('/t', 2 ** 64)
+    assert.equal(daemon.entries.get('/t')?.mtimeMs, Date.UTC(2019, 4, 6))
+    assert.equal(await errno(fs.utimens('/missing', 2 ** 64)), E.ENOENT)
+  })
+
   it('copies an existing file into the spool on the first write and serves reads from it', async () => {
     daemon.entries.set('/f', daemon.entry('/f', 'file', Buffer.from('0123456789')))
     const h = await fs.open('/f')
