@@ -177,6 +177,8 @@ export interface DurabilitySummary {
   atOneCopy: number
   /** No counted copy at all */
   noCopy: number
+  /** Kept above target for now because they are read often (popularity) */
+  hot: number
   /** Where the copies are: every recorded location, counted or not */
   locations: Array<{ peerId: string, chunks: number, bytes: number }>
 }
@@ -801,9 +803,9 @@ export class MetadataStore {
     const totals = this.stmt<Record<string, number | null>>(`
       SELECT count(*) AS chunks, sum(size) AS bytes,
         sum(copies >= @target) AS atTarget, sum(copies < @target) AS belowTarget,
-        sum(copies = 1 AND copies < @target) AS atOneCopy, sum(copies = 0) AS noCopy
+        sum(copies = 1 AND copies < @target) AS atOneCopy, sum(copies = 0) AS noCopy, sum(hot) AS hot
       FROM (
-        SELECT c.size AS size,
+        SELECT c.size AS size, c.hot_target > max(c.target, @target) AS hot,
           (SELECT count(*) FROM chunk_location l WHERE l.cid = s.cid AND l.node_peer_id IN (SELECT value FROM json_each(@counted))) AS copies
         FROM (${sub}) s JOIN chunk c ON c.cid = s.cid
       )`).get(params) as Record<string, number | null>
@@ -818,6 +820,7 @@ export class MetadataStore {
       belowTarget: totals.belowTarget ?? 0,
       atOneCopy: totals.atOneCopy ?? 0,
       noCopy: totals.noCopy ?? 0,
+      hot: totals.hot ?? 0,
       locations
     }
   }

@@ -83,8 +83,8 @@ describe('popularity: hot content gains replicas up to the maximum and gives the
       assert.equal(createHash('sha256').update(await readFile(out)).digest('hex'), createHash('sha256').update(bytes).digest('hex'))
     }
     const hotAt = Date.now()
-    const text = await scrape(coordinator)
-    assert.equal(sample(text, 'collective_popularity_chunk_reads_total') - readsBefore, READS * chunks, 'every chunk read is counted once')
+    const reads = await scrape(coordinator)
+    assert.equal(sample(reads, 'collective_popularity_chunk_reads_total') - readsBefore, READS * chunks, 'every chunk read is counted once')
 
     await waitFor('every chunk at 4 copies', async () => (await locate('/hot.bin')).every(c => c.nodes.length === 4), 30_000, 200).catch(explain)
     console.log(`# ${READS} reads: every chunk at 4 copies ${Date.now() - hotAt} ms after the last read`)
@@ -96,7 +96,11 @@ describe('popularity: hot content gains replicas up to the maximum and gives the
     const afterHot = await scrape(coordinator)
     assert.equal(sample(afterHot, 'collective_repair_hot_replicas_total'), 2 * chunks)
     assert.equal(sample(afterHot, 'collective_popularity_hot_chunks'), chunks)
-    assert.equal((await call(coordinator.socket, 'durability', { path: '/' })).dataStores[0].belowTarget, 0)
+    const hotReport = (await call(coordinator.socket, 'durability', { path: '/' })).dataStores[0]
+    assert.equal(hotReport.belowTarget, 0)
+    assert.equal(hotReport.hot, chunks)
+    const text = await cli(['durability', '--home', coordinator.dir])
+    assert.match(text.stdout, new RegExp(`hot +${chunks} \\(read often`))
 
     // The reads stop: ~12 decayed reads fall below 8 (3 copies) after ~6 s and below 4 (2 copies) after ~16 s.
     await waitFor('every chunk back at 2 copies', async () => (await locate('/hot.bin')).every(c => c.nodes.length === 2), 90_000, 250).catch(explain)
@@ -111,6 +115,7 @@ describe('popularity: hot content gains replicas up to the maximum and gives the
     // Still readable, and never below the replication factor on the way down.
     const d = await call(coordinator.socket, 'durability', { path: '/' })
     assert.equal(d.dataStores[0].belowTarget, 0)
+    assert.equal(d.dataStores[0].hot, 0)
     const out = join(work, 'after')
     assert.equal((await cli(['get', '/hot.bin', out, '--home', coordinator.dir])).code, 0)
     assert.deepEqual(await readFile(out), bytes)
