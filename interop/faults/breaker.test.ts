@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { call } from '../../src/control/client.js'
-import { Cleanup, TestFederation, cli, startDaemon, waitFor } from '../../test/helpers/daemons.js'
+import { Cleanup, cli, startOneMember, waitFor } from '../../test/helpers/daemons.js'
 import { sample, scrape } from '../../test/helpers/metrics.js'
 import type { RunningDaemon } from '../../test/helpers/daemons.js'
 
@@ -25,7 +25,7 @@ const COOLDOWN_MS = 10_000
 
 const cleanup = new Cleanup()
 let coordinator: RunningDaemon
-const nodes: RunningDaemon[] = []
+let nodes: RunningDaemon[]
 let work: string
 let written = 0
 
@@ -51,20 +51,16 @@ async function failedPuts (node: RunningDaemon): Promise<number> {
 describe('faults: a node that keeps failing trips its circuit breaker and traffic goes elsewhere', () => {
   before(async () => {
     work = await cleanup.tempDir('collective-breaker-work-')
-    const fed = await TestFederation.create(cleanup)
-    await fed.member('alice', 'home.collective.local')
-    const coordinatorDir = await fed.component('alice', 'coordinator', 'coordinator', {
-      heartbeatIntervalMs: 1000,
-      storage: { replication: 2, gcGrace: '1h', gcInterval: '1m' },
-      // Repair stays out of the way: this is about the write and read paths.
-      repair: { interval: '1h', startDelay: '1h', bandwidth: '50MiB', concurrency: 4, rebalance: false }
-    })
-    coordinator = await startDaemon(cleanup, coordinatorDir, [], {}, 60_000)
-    for (let i = 1; i <= 3; i++) {
-      const dir = await fed.component('alice', `node-0${i}`, 'node', { heartbeatIntervalMs: 1000, storage: { capacity: '1GiB' } })
-      nodes.push(await startDaemon(cleanup, dir, ['--coordinator', coordinator.status.listen[0]], {}, 60_000))
-    }
-    await waitFor('three live nodes', async () => (await call(coordinator.socket, 'nodes')).filter((n: any) => n.state === 'alive').length === 3, 60_000)
+    ;({ coordinator, nodes } = await startOneMember(cleanup, {
+      coordinator: {
+        heartbeatIntervalMs: 1000,
+        storage: { replication: 2, gcGrace: '1h', gcInterval: '1m' },
+        // Repair stays out of the way: this is about the write and read paths.
+        repair: { interval: '1h', startDelay: '1h', bandwidth: '50MiB', concurrency: 4, rebalance: false }
+      },
+      node: { heartbeatIntervalMs: 1000, storage: { capacity: '1GiB' } },
+      nodes: 3
+    }))
   })
 
   after(async () => { await cleanup.run() })

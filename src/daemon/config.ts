@@ -70,9 +70,9 @@ const schema = z.strictObject({
     rebalance: z.boolean().default(true),
     /** coordinator: a node is rebalanced once its fill exceeds the average by this fraction of the average ... */
     rebalanceTolerance: z.number().min(0).max(10).default(0.1),
-    /** coordinator: ... and by at least this much fill (0.02: two points of its capacity) */
-    rebalanceMinGap: z.number().min(0).max(1).default(0.02)
-  }).default({ interval: '30s', startDelay: '30s', bandwidth: '20MiB', concurrency: 4, scrubInterval: '24h', scrubBandwidth: '50MiB', rebalance: true, rebalanceTolerance: 0.1, rebalanceMinGap: 0.02 }),
+    /** coordinator: ... and by at least this much fill (0.005: half a point of its capacity) */
+    rebalanceMinGap: z.number().min(0).max(1).default(0.005)
+  }).default({ interval: '30s', startDelay: '30s', bandwidth: '20MiB', concurrency: 4, scrubInterval: '24h', scrubBandwidth: '50MiB', rebalance: true, rebalanceTolerance: 0.1, rebalanceMinGap: 0.005 }),
   popularity: z.strictObject({
     /** coordinator: most copies of a chunk read often; at or below storage.replication popularity adds none */
     maxReplicas: z.number().int().min(1).max(16).default(4),

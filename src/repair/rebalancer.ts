@@ -14,7 +14,7 @@ export interface RebalancerInit {
    */
   tolerance?: number
   /**
-   * And by at least this much fill in absolute terms (default 0.02, two points of capacity), so that a few
+   * And by at least this much fill in absolute terms (default 0.005, half a point of capacity), so that a few
    * megabytes on nearly empty disks are left where they are
    */
   minGap?: number
@@ -75,7 +75,7 @@ export class Rebalancer {
   constructor (components: RebalancerComponents, init: RebalancerInit = {}) {
     this.components = components
     this.tolerance = init.tolerance ?? 0.1
-    this.minGap = init.minGap ?? 0.02
+    this.minGap = init.minGap ?? 0.005
     this.maxMovesPerPass = init.maxMovesPerPass ?? 64
     this.settleMs = init.settleMs ?? 60_000
     this.batchSize = init.batchSize ?? 256

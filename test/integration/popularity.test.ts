@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { call } from '../../src/control/client.js'
-import { Cleanup, TestFederation, cli, startDaemon, waitFor } from '../helpers/daemons.js'
+import { Cleanup, cli, startOneMember, waitFor } from '../helpers/daemons.js'
 import { sample, scrape } from '../helpers/metrics.js'
 import type { RunningDaemon } from '../helpers/daemons.js'
 
@@ -24,7 +24,7 @@ const FILE_BYTES = 300_000 // 64 KiB chunks: 5 of them
 
 const cleanup = new Cleanup()
 let coordinator: RunningDaemon
-const nodes: RunningDaemon[] = []
+let nodes: RunningDaemon[]
 let work: string
 
 async function locate (path: string): Promise<Array<{ cid: string, nodes: Array<{ peerId: string, name: string }> }>> {
@@ -46,20 +46,17 @@ async function explain (err: Error): Promise<never> {
 describe('popularity: hot content gains replicas up to the maximum and gives them back as it cools', () => {
   before(async () => {
     work = await cleanup.tempDir('collective-popularity-work-')
-    const fed = await TestFederation.create(cleanup)
-    await fed.member('alice', 'home.collective.local')
-    const coordinatorDir = await fed.component('alice', 'coordinator', 'coordinator', {
-      heartbeatIntervalMs: 1000,
-      storage: { replication: 2, gcGrace: '1h', gcInterval: '1m' },
-      repair: { interval: '1s', startDelay: '1s', bandwidth: '50MiB', concurrency: 4 },
-      popularity: { maxReplicas: 4, halfLife: `${HALF_LIFE_S}s`, hotThreshold: HOT_THRESHOLD }
-    })
-    coordinator = await startDaemon(cleanup, coordinatorDir, [], { DEBUG: 'collective:repair*' }, 60_000)
-    for (let i = 1; i <= 4; i++) {
-      const dir = await fed.component('alice', `node-0${i}`, 'node', { heartbeatIntervalMs: 1000, storage: { capacity: '1GiB' } })
-      nodes.push(await startDaemon(cleanup, dir, ['--coordinator', coordinator.status.listen[0]], {}, 60_000))
-    }
-    await waitFor('four live nodes', async () => (await call(coordinator.socket, 'nodes')).filter((n: any) => n.state === 'alive').length === 4, 60_000)
+    ;({ coordinator, nodes } = await startOneMember(cleanup, {
+      coordinator: {
+        heartbeatIntervalMs: 1000,
+        storage: { replication: 2, gcGrace: '1h', gcInterval: '1m' },
+        repair: { interval: '1s', startDelay: '1s', bandwidth: '50MiB', concurrency: 4 },
+        popularity: { maxReplicas: 4, halfLife: `${HALF_LIFE_S}s`, hotThreshold: HOT_THRESHOLD }
+      },
+      coordinatorEnv: { DEBUG: 'collective:repair*' },
+      node: { heartbeatIntervalMs: 1000, storage: { capacity: '1GiB' } },
+      nodes: 4
+    }))
   })
 
   after(async () => { await cleanup.run() })

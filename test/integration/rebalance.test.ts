@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { call } from '../../src/control/client.js'
-import { Cleanup, TestFederation, cli, startDaemon, waitFor } from '../helpers/daemons.js'
+import { Cleanup, cli, startOneMember, waitFor } from '../helpers/daemons.js'
 import { sample, scrape } from '../helpers/metrics.js'
-import type { RunningDaemon } from '../helpers/daemons.js'
+import type { OneMember, RunningDaemon } from '../helpers/daemons.js'
 
 /**
  * Rebalancing toward a node that joins, with real daemons: one member, a coordinator and two 64 MiB storage nodes
@@ -22,17 +22,10 @@ const FILE_MB = 10
 const BUDGET_MIB = 4
 
 const cleanup = new Cleanup()
-let fed: TestFederation
 let coordinator: RunningDaemon
-const nodes: RunningDaemon[] = []
+let nodes: RunningDaemon[]
+let addNode: OneMember['addNode']
 let work: string
-
-async function startNode (name: string): Promise<RunningDaemon> {
-  const dir = await fed.component('alice', name, 'node', { heartbeatIntervalMs: 1000, storage: { capacity: '64MiB' } })
-  const d = await startDaemon(cleanup, dir, ['--coordinator', coordinator.status.listen[0]], {}, 60_000)
-  nodes.push(d)
-  return d
-}
 
 /** What each node's own store holds */
 async function fills (): Promise<Array<{ used: number, fill: number, chunks: number }>> {
@@ -53,17 +46,16 @@ async function copiesPerChunk (): Promise<number[]> {
 describe('rebalancing: chunks move gradually toward a node that joined', () => {
   before(async () => {
     work = await cleanup.tempDir('collective-rebalance-work-')
-    fed = await TestFederation.create(cleanup)
-    await fed.member('alice', 'home.collective.local')
-    const coordinatorDir = await fed.component('alice', 'coordinator', 'coordinator', {
-      heartbeatIntervalMs: 1000,
-      storage: { replication: 2, gcGrace: '1h', gcInterval: '1m' },
-      repair: { interval: '1s', startDelay: '1s', bandwidth: `${BUDGET_MIB}MiB`, concurrency: 4 }
-    })
-    coordinator = await startDaemon(cleanup, coordinatorDir, [], { DEBUG: 'collective:repair*' }, 60_000)
-    await startNode('node-01')
-    await startNode('node-02')
-    await waitFor('two live nodes', async () => (await call(coordinator.socket, 'nodes')).filter((n: any) => n.state === 'alive').length === 2, 60_000)
+    ;({ coordinator, nodes, addNode } = await startOneMember(cleanup, {
+      coordinator: {
+        heartbeatIntervalMs: 1000,
+        storage: { replication: 2, gcGrace: '1h', gcInterval: '1m' },
+        repair: { interval: '1s', startDelay: '1s', bandwidth: `${BUDGET_MIB}MiB`, concurrency: 4 }
+      },
+      coordinatorEnv: { DEBUG: 'collective:repair*' },
+      node: { heartbeatIntervalMs: 1000, storage: { capacity: '64MiB' } },
+      nodes: 2
+    }))
   })
 
   after(async () => { await cleanup.run() })
@@ -81,7 +73,7 @@ describe('rebalancing: chunks move gradually toward a node that joined', () => {
     assert.ok(before.every(f => f.fill > 0.55), `both nodes hold every chunk: ${JSON.stringify(before)}`)
     const chunks = (await copiesPerChunk()).length
 
-    const joined = await startNode('node-03')
+    const joined = await addNode('node-03')
     const joinedAt = Date.now()
     const samples: number[][] = []
     let receivingSince: number | undefined

@@ -15,7 +15,7 @@ describe('daemon config: repair', () => {
     const coordinator = await loadConfig(join(CONFIG_DIR, 'coordinator.yaml'))
     assert.deepEqual(coordinator.repair, {
       intervalMs: 30_000, startDelayMs: 30_000, bandwidthBytesPerSecond: 20 * 1024 ** 2, concurrency: 4, scrubIntervalMs: 86_400_000, scrubBandwidthBytesPerSecond: 50 * 1024 ** 2,
-      rebalance: true, rebalanceTolerance: 0.1, rebalanceMinGap: 0.02
+      rebalance: true, rebalanceTolerance: 0.1, rebalanceMinGap: 0.005
     })
     assert.deepEqual(coordinator.popularity, { maxReplicas: 4, halfLifeMs: 3_600_000, hotThreshold: 20 })
     const node = await loadConfig(join(CONFIG_DIR, 'node.yaml'))
