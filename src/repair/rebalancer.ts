@@ -36,7 +36,7 @@ export interface RebalancerComponents {
   /** The repairer's budget: moves share it with repair */
   bucket: TokenBucket
   /** A chunk's bytes from the first of `sources` that serves them intact (the repairer's read) */
-  read: (cid: CID, sources: NodeRecord[], signal?: AbortSignal) => Promise<{ bytes: Uint8Array, from: string }>
+  read: (cid: CID, sources: NodeRecord[], signal?: AbortSignal) => Promise<{ bytes: ChunkBytes, from: string }>
   logger: ComponentLogger
   /** Told about every chunk moved */
   onMoved?: (event: { cid: string, bytes: number, from: string, to: string }) => void
@@ -48,6 +48,9 @@ export interface RebalanceStatus {
   movedChunks: number
   movedBytes: number
 }
+
+/** What the transport reads a chunk as */
+type ChunkBytes = Awaited<ReturnType<ChunkTransport['get']>>
 
 interface Move { cid: string, size: number, from: NodeRecord, to: NodeRecord, sources: NodeRecord[] }
 
