@@ -491,14 +491,16 @@ export class Daemon {
     const chunks = this.chunks = this.resilient(client)
     // Reads are counted into it once the metadata it marks hot chunks in exists (the file service's).
     let hot: HotContent | undefined
+    // A node whose breaker is open is only a last resort, like one that missed heartbeats: read last, rarely
+    // placed on, and never rebalanced from or to (a node that just died keeps its heartbeat state for a while,
+    // and every move off it would wait out a timeout).
+    const knownNodes = (): NodeRecord[] => federation.directory.nodes()
+      .map(n => n.state === 'alive' && chunks.isOpen(n.peerId) ? { ...n, state: 'suspect' } : n)
     const fileComponents: FileServiceComponents = {
       chunks,
       // Other members' nodes are placement candidates too: replicas spread across households. A draining node
-      // takes no new chunks, and a copy on it no longer counts toward a write's replicas; a node whose breaker is
-      // open is only a last resort, like one that missed heartbeats.
-      nodes: () => federation.directory.nodes()
-        .filter(n => n.draining !== true)
-        .map(n => n.state === 'alive' && chunks.isOpen(n.peerId) ? { ...n, state: 'suspect' } : n),
+      // takes no new chunks, and a copy on it no longer counts toward a write's replicas.
+      nodes: () => knownNodes().filter(n => n.draining !== true),
       logger: this.logger,
       onFailover: () => { this.metrics.failovers.inc() },
       onChunkRead: cid => {
@@ -534,7 +536,7 @@ export class Daemon {
     this.repairer = await this.startPart(new Repairer({
       metadata: this.files.metadata,
       chunks,
-      nodes: () => federation.directory.nodes(),
+      nodes: knownNodes,
       logger: this.logger,
       hot,
       onRepaired: ({ bytes, reason }) => {
