@@ -14,7 +14,8 @@ const USAGE = `Usage: npm run bench:repair [-- OPTIONS]
 
 Starts an unequal federation of four members (alice, bob, carol, dave), each with a coordinator and one storage
 node of 1, 2, 3 and 4 GiB, replication 2, all separate processes on 127.0.0.1. Alice writes a mixed workload
-(small, medium and large files); the benchmark reports each node's fill ratio (used / capacity), then kills bob's
+(small, medium and large files); the benchmark reports each node's fill ratio (used / capacity) after the writes
+and again once rebalancing has settled (the ratio checked against the target), then kills bob's
 node with SIGKILL and times how long alice's coordinator takes to bring every chunk back to its replication factor
 on live nodes, and the repair throughput against the configured budget. Prints one JSON object on stdout;
 progress goes to stderr. 1 MB = 10^6 bytes.
@@ -119,10 +120,28 @@ async function main (): Promise<number> {
       if (r.code !== 0) throw new Error(`put of ${size} bytes failed: ${r.stderr}`)
     }
     const writeSeconds = (performance.now() - writeStart) / 1000
+    const ratioOf = (f: Awaited<ReturnType<typeof fills>>): number => {
+      const ratios = Object.values(f).map(x => x.fill)
+      return round(Math.max(...ratios) / Math.min(...ratios), 3)
+    }
+    const written = await fills(peers)
+    log(`fill ratios after the writes ${JSON.stringify(written)}: largest / smallest ${ratioOf(written)}`)
+    // Rebalancing evens out what placement left uneven: measured once alice's repairer has a pass that moved
+    // nothing, begun after the writes ended.
+    const writesEnded = Date.now()
+    const rebalanceStart = performance.now()
+    const movedBefore = (await call(alice.socket, 'repair.status')).rebalance?.movedBytes ?? 0
+    await waitFor('rebalancing to settle', async () => {
+      const s = await call(alice.socket, 'repair.status')
+      return s.running === false && s.last?.moved === 0 && s.last.endedAt - s.last.seconds * 1000 > writesEnded
+    }, 600_000, 500)
+    const rebalanceSeconds = (performance.now() - rebalanceStart) / 1000
+    const rebalancedBytes = ((await call(alice.socket, 'repair.status')).rebalance?.movedBytes ?? 0) - movedBefore
+    // The nodes report their fill with their heartbeat; the moves' deletes land within one.
+    await new Promise(resolve => setTimeout(resolve, 2 * HEARTBEAT_MS))
     const before = await fills(peers)
-    const ratios = Object.values(before).map(f => f.fill)
-    const fillRatio = round(Math.max(...ratios) / Math.min(...ratios), 3)
-    log(`fill ratios ${JSON.stringify(before)}: largest / smallest ${fillRatio}`)
+    const fillRatio = ratioOf(before)
+    log(`fill ratios after rebalancing ${round(rebalancedBytes / 1e6, 1)} MB in ${round(rebalanceSeconds, 1)} s ${JSON.stringify(before)}: largest / smallest ${fillRatio}`)
 
     const victim = peers.nodes.get('bob') as RunningDaemon
     const lost = (await call(alice.socket, 'durability', { path: '/' })).dataStores[0].members
@@ -150,6 +169,10 @@ async function main (): Promise<number> {
       data_mb: round(totalBytes / 1e6, 1),
       files: sizes.length,
       write_seconds: round(writeSeconds, 2),
+      fill_after_writes: written,
+      fill_ratio_after_writes: ratioOf(written),
+      rebalanced_mb: round(rebalancedBytes / 1e6, 1),
+      rebalance_seconds: round(rebalanceSeconds, 2),
       fill: before,
       fill_ratio_largest_to_smallest: fillRatio,
       lost_node_mb: round(lost / 1e6, 1),

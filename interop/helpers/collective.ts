@@ -5,6 +5,8 @@ import { call } from '../../src/control/client.js'
 import { Cleanup, TestFederation, cli, startDaemon, waitFor } from '../../test/helpers/daemons.js'
 import type { RunningDaemon } from '../../test/helpers/daemons.js'
 
+export { scrape, sample } from '../../test/helpers/metrics.js'
+
 /**
  * What the daemons print with DEBUG set: the upgrader's refusals, and every identify, kad-dht and gossipsub
  * exchange with the peer ID it concerns. A foreign peer that got past the handshake would show up here.
@@ -66,19 +68,6 @@ export class TestCollective {
 }
 
 export function sha256 (bytes: Uint8Array): string { return createHash('sha256').update(bytes).digest('hex') }
-
-/** One scrape of a daemon's /metrics */
-export async function scrape (d: RunningDaemon): Promise<string> {
-  const res = await fetch(d.status.metrics as string)
-  if (res.status !== 200) throw new Error(`GET ${String(d.status.metrics)}: ${res.status}`)
-  return await res.text()
-}
-
-/** The value of one series, e.g. sample(text, 'collective_connection_attempts_total{direction="inbound"}'); 0 if absent */
-export function sample (text: string, series: string): number {
-  const line = text.split('\n').find(l => l.startsWith(series + ' '))
-  return line == null ? 0 : Number(line.slice(series.length + 1))
-}
 
 /** Resident memory of a process in KiB, from /proc (Linux) */
 export async function rssKiB (pid: number): Promise<number> {

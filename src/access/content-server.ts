@@ -156,6 +156,7 @@ export class ContentServer {
         addrs: holders.map(p => addressOf(nodes.get(p)))
       }
     })
+    files.noteReads(page.map(c => c.cid))
     const tokens = page.length === 0
       ? []
       : await issueCapabilities({ privateKey: this.components.privateKey, holder: caller.peerId, op: 'get', cids: page.map(c => c.cid), ttlMs: this.ttlFor(caller, entry.path, 'read') })

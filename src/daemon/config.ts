@@ -65,8 +65,22 @@ const schema = z.strictObject({
     /** node: time between two scrubber passes over every stored chunk */
     scrubInterval: z.string().default('24h'),
     /** node: bytes re-hashed per second at most by the scrubber */
-    scrubBandwidth: z.union([z.string(), z.number()]).default('50MiB')
-  }).default({ interval: '30s', startDelay: '30s', bandwidth: '20MiB', concurrency: 4, scrubInterval: '24h', scrubBandwidth: '50MiB' }),
+    scrubBandwidth: z.union([z.string(), z.number()]).default('50MiB'),
+    /** coordinator: move chunks from the fullest nodes toward the emptiest (a node that joined, unequal growth) */
+    rebalance: z.boolean().default(true),
+    /** coordinator: a node is rebalanced once its fill exceeds the average by this fraction of the average ... */
+    rebalanceTolerance: z.number().min(0).max(10).default(0.1),
+    /** coordinator: ... and by at least this much fill (0.005: half a point of its capacity) */
+    rebalanceMinGap: z.number().min(0).max(1).default(0.005)
+  }).default({ interval: '30s', startDelay: '30s', bandwidth: '20MiB', concurrency: 4, scrubInterval: '24h', scrubBandwidth: '50MiB', rebalance: true, rebalanceTolerance: 0.1, rebalanceMinGap: 0.005 }),
+  popularity: z.strictObject({
+    /** coordinator: most copies of a chunk read often; at or below storage.replication popularity adds none */
+    maxReplicas: z.number().int().min(1).max(16).default(4),
+    /** coordinator: time for a chunk's read count to halve when nothing reads it */
+    halfLife: z.string().default('1h'),
+    /** coordinator: decayed reads at which a chunk gains its first extra copy; each doubling adds one more */
+    hotThreshold: z.number().positive().default(20)
+  }).default({ maxReplicas: 4, halfLife: '1h', hotThreshold: 20 }),
   metrics: z.strictObject({
     listen: z.string().regex(/^[^:]+:\d+$/, 'host:port').default('127.0.0.1:0'),
     enabled: z.boolean().default(true)
@@ -91,14 +105,24 @@ export interface RepairConfig {
   concurrency: number
   scrubIntervalMs: number
   scrubBandwidthBytesPerSecond: number
+  rebalance: boolean
+  rebalanceTolerance: number
+  rebalanceMinGap: number
 }
 
-export interface DaemonConfig extends Omit<DaemonConfigFile, 'storage' | 'federation' | 'repair'> {
+export interface PopularityConfig {
+  maxReplicas: number
+  halfLifeMs: number
+  hotThreshold: number
+}
+
+export interface DaemonConfig extends Omit<DaemonConfigFile, 'storage' | 'federation' | 'repair' | 'popularity'> {
   /** Absolute path of the file this came from; relative paths in it are resolved against its folder */
   path: string
   storage: { capacityBytes?: number, replication: number, gcGraceMs: number, gcIntervalMs: number }
   federation: FederationConfig
   repair: RepairConfig
+  popularity: PopularityConfig
 }
 
 /** Loads and validates a daemon config; every problem is reported with the key it concerns */
@@ -155,7 +179,19 @@ export async function loadConfig (path: string): Promise<DaemonConfig> {
     bandwidthBytesPerSecond: rate('repair.bandwidth', r.bandwidth),
     concurrency: r.concurrency,
     scrubIntervalMs: field('repair.scrubInterval', () => parseDuration(r.scrubInterval)),
-    scrubBandwidthBytesPerSecond: rate('repair.scrubBandwidth', r.scrubBandwidth)
+    scrubBandwidthBytesPerSecond: rate('repair.scrubBandwidth', r.scrubBandwidth),
+    rebalance: r.rebalance,
+    rebalanceTolerance: r.rebalanceTolerance,
+    rebalanceMinGap: r.rebalanceMinGap
+  }
+  const popularity: PopularityConfig = {
+    maxReplicas: c.popularity.maxReplicas,
+    halfLifeMs: field('popularity.halfLife', () => {
+      const ms = parseDuration(c.popularity.halfLife)
+      if (ms <= 0) throw new Error('must be longer than 0')
+      return ms
+    }),
+    hotThreshold: c.popularity.hotThreshold
   }
   if (c.memberCa != null && c.role !== 'coordinator') {
     throw new ConfigError(`config ${path} is invalid:\n  memberCa: only a coordinator issues certificates, not a ${c.role}`)
@@ -167,6 +203,7 @@ export async function loadConfig (path: string): Promise<DaemonConfig> {
     ...c,
     federation,
     repair,
+    popularity,
     path: resolve(path),
     identity: {
       key: resolve(base, c.identity.key),

@@ -8,6 +8,7 @@ import { NodeRegistry } from '../node-registry/registry.js'
 import { NodeReporter } from '../node-registry/reporter.js'
 import { DrainList } from '../node-registry/drains.js'
 import { Repairer } from '../repair/repairer.js'
+import { HotContent } from '../repair/hot-content.js'
 import { Scrubber } from '../repair/scrubber.js'
 import { registerRepairMethods } from '../repair/control.js'
 import { ChunkOwners } from '../storage/chunk-owners.js'
@@ -488,16 +489,24 @@ export class Daemon {
     const federation = await this.startFederation({ host, identity, ...peer }, this.config.federation.bootstrap, () => registry.list())
     const client = await this.startPart(new ChunkClient({ host, logger: this.logger, capabilities: selfIssued(peer.key) }))
     const chunks = this.chunks = this.resilient(client)
+    // Reads are counted into it once the metadata it marks hot chunks in exists (the file service's).
+    let hot: HotContent | undefined
+    // A node whose breaker is open is only a last resort, like one that missed heartbeats: read last, rarely
+    // placed on, and never rebalanced from or to (a node that just died keeps its heartbeat state for a while,
+    // and every move off it would wait out a timeout).
+    const knownNodes = (): NodeRecord[] => federation.directory.nodes()
+      .map(n => n.state === 'alive' && chunks.isOpen(n.peerId) ? { ...n, state: 'suspect' } : n)
     const fileComponents: FileServiceComponents = {
       chunks,
       // Other members' nodes are placement candidates too: replicas spread across households. A draining node
-      // takes no new chunks, and a copy on it no longer counts toward a write's replicas; a node whose breaker is
-      // open is only a last resort, like one that missed heartbeats.
-      nodes: () => federation.directory.nodes()
-        .filter(n => n.draining !== true)
-        .map(n => n.state === 'alive' && chunks.isOpen(n.peerId) ? { ...n, state: 'suspect' } : n),
+      // takes no new chunks, and a copy on it no longer counts toward a write's replicas.
+      nodes: () => knownNodes().filter(n => n.draining !== true),
       logger: this.logger,
       onFailover: () => { this.metrics.failovers.inc() },
+      onChunkRead: cid => {
+        this.metrics.popularityChunkReads.inc()
+        hot?.record(cid)
+      },
       onBadReplica: (cid, peerId) => {
         this.metrics.chunkVerificationFailures.inc()
         this.oplog.warn('corrupt replica dropped', { cid, peerId, node: federation.directory.nodes().find(n => n.peerId === peerId)?.name })
@@ -517,13 +526,31 @@ export class Daemon {
     }))
     registerFileMethods(this.control as InstrumentedControlServer, { files: this.files, owner: `${identity.member}@${identity.domain}`, nodes: () => federation.directory.nodes() })
     const repairLog = this.oplog.child('repair')
-    const { repair } = this.config
+    const { repair, popularity } = this.config
+    hot = new HotContent({
+      metadata: this.files.metadata,
+      chunks,
+      logger: this.logger,
+      onTrimmed: () => { this.metrics.repairTrimmedReplicas.inc() }
+    }, { maxReplicas: popularity.maxReplicas, halfLifeMs: popularity.halfLifeMs, hotReads: popularity.hotThreshold })
     this.repairer = await this.startPart(new Repairer({
       metadata: this.files.metadata,
       chunks,
-      nodes: () => federation.directory.nodes(),
+      nodes: knownNodes,
       logger: this.logger,
-      onRepaired: ({ bytes }) => { this.metrics.repairChunks.inc(); this.metrics.repairBytes.inc(bytes) },
+      hot,
+      onRepaired: ({ bytes, reason }) => {
+        if (reason === 'popularity') {
+          this.metrics.repairHotReplicas.inc()
+          return
+        }
+        this.metrics.repairChunks.inc()
+        this.metrics.repairBytes.inc(bytes)
+      },
+      onMoved: ({ bytes }) => {
+        this.metrics.repairRebalancedChunks.inc()
+        this.metrics.repairRebalancedBytes.inc(bytes)
+      },
       onRepairFailed: (cid, error) => {
         this.metrics.repairFailures.inc()
         repairLog.warn('chunk not repaired, will retry', { cid, error })
@@ -534,7 +561,8 @@ export class Daemon {
       intervalMs: repair.intervalMs,
       startDelayMs: repair.startDelayMs,
       bandwidthBytesPerSecond: repair.bandwidthBytesPerSecond,
-      concurrency: repair.concurrency
+      concurrency: repair.concurrency,
+      rebalance: repair.rebalance && { tolerance: repair.rebalanceTolerance, minGap: repair.rebalanceMinGap }
     }))
     registerRepairMethods(this.control as InstrumentedControlServer, { repairer: this.repairer, drains, registry, files: this.files, nodes: () => federation.directory.nodes() })
     await this.startAccess({ host, identity, ...peer }, chunks, { files: this.files, nodes: fileComponents.nodes, has: async (peerId, cid, signal) => (await client.has(peerIdFromString(peerId), cid, { signal })).present })
@@ -758,6 +786,8 @@ export class Daemon {
       const live = (this.federation?.directory.nodes() ?? this.registry.list()).filter(n => n.state !== 'dead')
       const replication = this.files?.metadata.replicationSummary(live.map(n => n.peerId), this.files.replication)
       if (replication != null) this.metrics.underReplicatedChunks.set(replication.underReplicated)
+      const hot = this.repairer?.status().popularity
+      if (hot != null) this.metrics.popularityHotChunks.set(hot.hotChunks)
       return {
         capacityBytes: live.reduce((s, n) => s + n.capacityBytes, 0),
         usedBytes: live.reduce((s, n) => s + n.usedBytes, 0),

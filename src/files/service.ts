@@ -32,7 +32,7 @@ export interface FileServiceInit {
   gcIntervalMs?: number
 }
 
-export interface FileServiceComponents extends Pick<ReadComponents, 'onFailover' | 'onBadReplica'> {
+export interface FileServiceComponents extends Pick<ReadComponents, 'onFailover' | 'onBadReplica' | 'onChunkRead'> {
   chunks: ChunkTransport
   nodes: NodeDirectory
   logger: ComponentLogger
@@ -171,6 +171,14 @@ export class FileService {
 
   read (manifest: FileManifest, signal?: AbortSignal): AsyncGenerator<Uint8ArrayList> {
     return readFile({ ...this.components, metadata: this.metadata, log: this.log }, manifest, { readAheadBytes: this.init.readAheadBytes, signal })
+  }
+
+  /**
+   * Counts reads of chunks that a remote reader fetches from the nodes itself (this coordinator only handed it
+   * their locations), as a local read counts the chunks it fetches
+   */
+  noteReads (cids: string[]): void {
+    for (const cid of cids) this.components.onChunkRead?.(cid)
   }
 
   /** `length` bytes from `offset` of one version (fewer at the end of the file), fetching only the chunks they span */

@@ -113,6 +113,17 @@ export interface ChunkInfo {
   zeroSinceMs?: number
   /** Copies its files asked for (0: the coordinator's default) */
   target: number
+  /** Copies popularity keeps it at while it is read often; above 0, its extra copies are trimmed as it cools */
+  hotTarget: number
+  locations: string[]
+}
+
+export interface HotChunk {
+  cid: string
+  size: number
+  refcount: number
+  target: number
+  hotTarget: number
   locations: string[]
 }
 
@@ -141,8 +152,10 @@ export interface UnderReplicatedChunk {
   size: number
   /** Copies on the counted nodes */
   copies: number
-  /** Copies it is to be kept at: the most any file referencing it asked for, at least the default target */
+  /** Copies it is to be kept at: the most any file referencing it asked for, at least the default target, or more while it is hot */
   target: number
+  /** Copies its files ask for (at least the default target), without the extra ones popularity adds */
+  base: number
   /** Every recorded location, counted or not (a dead node's copy stays recorded: it may come back) */
   locations: string[]
 }
@@ -164,6 +177,8 @@ export interface DurabilitySummary {
   atOneCopy: number
   /** No counted copy at all */
   noCopy: number
+  /** Kept above target for now because they are read often (popularity) */
+  hot: number
   /** Where the copies are: every recorded location, counted or not */
   locations: Array<{ peerId: string, chunks: number, bytes: number }>
 }
@@ -198,9 +213,10 @@ interface ChunkRow {
   refcount: number
   zero_since_ms: number | null
   target: number
+  hot_target: number
 }
 
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 
 // Entries are keyed by normalized path (stat is one index lookup, the hot path under FUSE) and carry their
 // parent's path so a listing is a range scan of (parent, name). Manifests hang off the entry id, so renaming
@@ -251,6 +267,13 @@ CREATE INDEX chunk_location_peer ON chunk_location (node_peer_id, cid);
 // repair restores every chunk to its own target, not to one coordinator-wide number. 0: the coordinator's default.
 const SCHEMA_V2 = `
 ALTER TABLE chunk ADD COLUMN target INTEGER NOT NULL DEFAULT 0;
+`
+
+// v3: the copies a chunk is kept at because it is read often (popularity), apart from what its files asked for, so
+// that the extra copies can be given back when it cools, even after a restart forgot the read counts. 0: not hot.
+const SCHEMA_V3 = `
+ALTER TABLE chunk ADD COLUMN hot_target INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX chunk_hot ON chunk (cid) WHERE hot_target > 0;
 `
 
 // Descendants of P are exactly the paths in [P + '/', P + '0'): '0' is the byte after '/', and SQLite compares
@@ -630,6 +653,7 @@ export class MetadataStore {
       refcount: row.refcount,
       zeroSinceMs: row.zero_since_ms ?? undefined,
       target: row.target,
+      hotTarget: row.hot_target,
       locations: this.locationsOf(row.cid)
     }
   }
@@ -715,25 +739,48 @@ export class MetadataStore {
   }
 
   /**
-   * Referenced chunks with fewer than `target` copies on the counted nodes, fewest copies first (a chunk at one
-   * copy is one failure from loss), with where they are recorded: the repair work list, page by page.
+   * Referenced chunks with fewer than `target` copies (or their hot target) on the counted nodes, fewest copies
+   * first (a chunk at one copy is one failure from loss) and every chunk below what its files ask for before the
+   * hot ones that only lack popularity's extra copies, with where they are recorded: the repair work list, page by
+   * page.
    */
   underReplicatedChunks (countedPeerIds: string[], target: number, options: UnderReplicatedOptions = {}): UnderReplicatedChunk[] {
-    const rows = this.stmt<{ cid: string, size: number, copies: number, target: number }>(`
-      SELECT cid, size, copies, target FROM (
-        SELECT c.cid AS cid, c.size AS size, max(c.target, @target) AS target,
+    const rows = this.stmt<{ cid: string, size: number, copies: number, target: number, base: number }>(`
+      SELECT cid, size, copies, target, base FROM (
+        SELECT c.cid AS cid, c.size AS size, max(c.target, @target, c.hot_target) AS target, max(c.target, @target) AS base,
           (SELECT count(*) FROM chunk_location l WHERE l.cid = c.cid AND l.node_peer_id IN (SELECT value FROM json_each(@counted))) AS copies,
           (SELECT count(*) FROM chunk_location l WHERE l.cid = c.cid AND l.node_peer_id IN (SELECT value FROM json_each(@readable))) AS readable
         FROM chunk c WHERE c.refcount > 0
       ) WHERE copies < target AND (@any = 1 OR readable > 0)
-      ORDER BY copies, cid LIMIT @limit`).all({
+      ORDER BY copies >= base, copies, cid LIMIT @limit`).all({
       counted: JSON.stringify(countedPeerIds),
       readable: JSON.stringify(options.readableFrom ?? []),
       any: options.readableFrom == null ? 1 : 0,
       target,
       limit: options.limit ?? -1
-    }) as Array<{ cid: string, size: number, copies: number, target: number }>
+    }) as Array<{ cid: string, size: number, copies: number, target: number, base: number }>
     return rows.map(r => ({ ...r, locations: this.locationsOf(r.cid) }))
+  }
+
+  /**
+   * Sets the copies popularity keeps a chunk at (0: not hot). Repair restores a chunk to the highest of its
+   * files' target, the coordinator's default and this; resolves false for an unknown chunk.
+   */
+  setHotTarget (cid: string, copies: number): boolean {
+    if (!Number.isSafeInteger(copies) || copies < 0) throw new InvalidAttributeError(`hot target must be a non-negative integer, got ${copies}`)
+    return this.stmt('UPDATE chunk SET hot_target = ? WHERE cid = ?').run(copies, canonicalCid(cid)).changes > 0
+  }
+
+  /** Chunks with a hot target, page by page in CID order: the ones whose extra copies may have to be trimmed */
+  hotChunks (options: ListOptions = {}): HotChunk[] {
+    const rows = this.stmt<ChunkRow>('SELECT * FROM chunk WHERE hot_target > 0 AND cid > ? ORDER BY cid LIMIT ?')
+      .all(options.after ?? '', options.limit ?? -1) as ChunkRow[]
+    return rows.map(r => ({ cid: r.cid, size: r.size, refcount: r.refcount, target: r.target, hotTarget: r.hot_target, locations: this.locationsOf(r.cid) }))
+  }
+
+  /** How many chunks have a hot target above `base` copies (status and metrics) */
+  hotChunkCount (base: number): number {
+    return this.stmt<number>('SELECT count(*) FROM chunk WHERE hot_target > max(target, ?) AND refcount > 0').pluck().get(base) as number
   }
 
   /** How many chunks are recorded on one node, referenced or not: what a drain still has to move */
@@ -756,9 +803,9 @@ export class MetadataStore {
     const totals = this.stmt<Record<string, number | null>>(`
       SELECT count(*) AS chunks, sum(size) AS bytes,
         sum(copies >= @target) AS atTarget, sum(copies < @target) AS belowTarget,
-        sum(copies = 1 AND copies < @target) AS atOneCopy, sum(copies = 0) AS noCopy
+        sum(copies = 1 AND copies < @target) AS atOneCopy, sum(copies = 0) AS noCopy, sum(hot) AS hot
       FROM (
-        SELECT c.size AS size,
+        SELECT c.size AS size, c.hot_target > max(c.target, @target) AS hot,
           (SELECT count(*) FROM chunk_location l WHERE l.cid = s.cid AND l.node_peer_id IN (SELECT value FROM json_each(@counted))) AS copies
         FROM (${sub}) s JOIN chunk c ON c.cid = s.cid
       )`).get(params) as Record<string, number | null>
@@ -773,6 +820,7 @@ export class MetadataStore {
       belowTarget: totals.belowTarget ?? 0,
       atOneCopy: totals.atOneCopy ?? 0,
       noCopy: totals.noCopy ?? 0,
+      hot: totals.hot ?? 0,
       locations
     }
   }
@@ -813,17 +861,19 @@ export class MetadataStore {
     if (version > SCHEMA_VERSION) {
       throw new SchemaVersionError(`metadata schema version ${version} is newer than this program supports (${SCHEMA_VERSION})`)
     }
-    if (version === 1) {
+    if (version === 1 || version === 2) {
       db.transaction(() => {
-        db.exec(SCHEMA_V2)
+        if (version === 1) db.exec(SCHEMA_V2)
+        db.exec(SCHEMA_V3)
         db.pragma(`user_version = ${SCHEMA_VERSION}`)
       })()
-      this.log('migrated the metadata schema from version 1 to %d', SCHEMA_VERSION)
+      this.log('migrated the metadata schema from version %d to %d', version, SCHEMA_VERSION)
     }
     if (version < 1) {
       db.transaction(() => {
         db.exec(SCHEMA_V1)
         db.exec(SCHEMA_V2)
+        db.exec(SCHEMA_V3)
         const now = this.now()
         db.prepare(`
           INSERT INTO entry (path, parent, name, type, mode, size, mtime_ms, ctime_ms, owner, version)

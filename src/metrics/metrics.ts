@@ -99,7 +99,15 @@ export interface CollectiveMetrics {
   repairBytes: Counter
   repairFailures: Counter
   repairDrainedChunks: Counter
+  repairHotReplicas: Counter
+  repairTrimmedReplicas: Counter
+  repairRebalancedChunks: Counter
+  repairRebalancedBytes: Counter
   scrubbedBytes: Counter
+
+  // popularity
+  popularityChunkReads: Counter
+  popularityHotChunks: Gauge
   scrubCorruptChunks: Counter
 
   // health
@@ -177,8 +185,15 @@ export function createMetrics (init: MetricsInit = {}): CollectiveMetrics {
     repairBytes: counter('repair_bytes_total', 'Bytes of new replicas written by repair'),
     repairFailures: counter('repair_failures_total', 'Chunks a repair pass could not bring back to their replication factor (retried on the next pass)'),
     repairDrainedChunks: counter('repair_drained_chunks_total', 'Copies deleted from draining nodes once the chunk had its replicas elsewhere'),
+    repairHotReplicas: counter('repair_hot_replicas_total', 'Extra replicas written for chunks read often (popularity), beyond their replication factor'),
+    repairTrimmedReplicas: counter('repair_trimmed_replicas_total', 'Extra replicas of hot chunks deleted again once they cooled'),
+    repairRebalancedChunks: counter('repair_rebalanced_chunks_total', 'Chunks moved from the fullest storage nodes toward the emptiest'),
+    repairRebalancedBytes: counter('repair_rebalanced_bytes_total', 'Bytes of chunks moved from the fullest storage nodes toward the emptiest'),
     scrubbedBytes: counter('repair_scrubbed_bytes_total', 'Bytes of stored chunks re-hashed by the scrubber'),
     scrubCorruptChunks: counter('repair_scrub_corrupt_chunks_total', 'Stored chunks the scrubber found not matching their CID (deleted and reported)'),
+
+    popularityChunkReads: counter('popularity_chunk_reads_total', 'Reads of this coordinator\'s chunks counted toward their popularity (its own reads and the locations it handed to remote readers)'),
+    popularityHotChunks: gauge('popularity_hot_chunks', 'Chunks kept above their replication factor because they are read often'),
 
     clusterHealthScore: gauge('cluster_health_score', 'Overall health score 0-100 (healthy >= 70, degraded >= 30, unhealthy < 30)'),
     nodeHealthScore: gauge('node_health_score', 'Health score 0-100 of each storage node, by federated node name', ['node']),

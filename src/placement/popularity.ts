@@ -17,8 +17,8 @@ interface Counter { value: number, at: number }
  */
 export class Popularity {
   private readonly counters = new Map<string, Counter>()
-  private readonly halfLifeMs: number
-  private readonly hotReads: number
+  readonly halfLifeMs: number
+  readonly hotReads: number
   private readonly maxTracked: number
   private readonly now: () => number
 
@@ -47,6 +47,21 @@ export class Popularity {
     const s = this.score(key)
     if (s < this.hotReads) return base
     return Math.min(Math.max(base, max), base + 1 + Math.floor(Math.log2(s / this.hotReads)))
+  }
+
+  /** Keys read often enough now to deserve at least one replica above any base, hottest first */
+  hotKeys (): string[] {
+    const now = this.now()
+    return [...this.counters.entries()]
+      .map(([key, c]) => ({ key, score: this.decayed(c, now) }))
+      .filter(h => h.score >= this.hotReads)
+      .sort((a, b) => b.score - a.score)
+      .map(h => h.key)
+  }
+
+  /** Keys tracked right now, hot or not */
+  get size (): number {
+    return this.counters.size
   }
 
   /** Keys whose replica count differs from base right now, hottest first */

@@ -5,6 +5,9 @@ import { Semaphore } from '../util/semaphore.js'
 import { sleep } from '../util/backoff.js'
 import { TokenBucket } from './token-bucket.js'
 import { NoReadableReplicaError, NoRepairTargetError } from './errors.js'
+import { Rebalancer } from './rebalancer.js'
+import type { RebalancerInit, RebalanceStatus } from './rebalancer.js'
+import type { HotContent, HotContentStatus } from './hot-content.js'
 import type { MetadataStore, UnderReplicatedChunk } from '../metadata/store.js'
 import type { ChunkTransport, NodeDirectory } from '../transfer/types.js'
 import type { NodeRecord } from '../node-registry/registry.js'
@@ -27,6 +30,8 @@ export interface RepairerInit {
   concurrency?: number
   /** Chunks read from the metadata per batch (default 256) */
   batchSize?: number
+  /** Moving chunks from the fullest nodes to the emptiest; `false` turns it off (default: on, with its defaults) */
+  rebalance?: RebalancerInit | false
   random?: () => number
 }
 
@@ -36,8 +41,15 @@ export interface RepairerComponents {
   /** Every storage node this coordinator may read from or place on; a draining one carries `draining` */
   nodes: NodeDirectory
   logger: ComponentLogger
-  /** Told about every new replica written */
-  onRepaired?: (event: { cid: string, bytes: number, from: string, to: string }) => void
+  /** Popularity: hot chunks get extra copies in each pass, cooled ones give them back (default: none) */
+  hot?: HotContent
+  /**
+   * Told about every new replica written: `repair` toward what the chunk's files ask for, `popularity` an extra
+   * copy of a hot chunk
+   */
+  onRepaired?: (event: { cid: string, bytes: number, from: string, to: string, reason: 'repair' | 'popularity' }) => void
+  /** Told about every chunk moved to an emptier node */
+  onMoved?: (event: { cid: string, bytes: number, from: string, to: string }) => void
   /** Told about every chunk a pass could not bring back to its replication factor */
   onRepairFailed?: (cid: string, error: Error) => void
   /** Told about every copy deleted from a draining node once it was no longer needed there */
@@ -51,6 +63,12 @@ export interface RepairPass {
   failed: number
   /** Copies deleted from draining nodes */
   drained: number
+  /** Extra copies of hot chunks written */
+  hotCopies: number
+  /** Extra copies of cooled chunks deleted */
+  trimmed: number
+  /** Chunks moved to emptier nodes */
+  moved: number
   bytes: number
   seconds: number
 }
@@ -76,6 +94,8 @@ export interface RepairStatus {
   failedChunks: number
   last?: RepairPass & { endedAt: number }
   draining: DrainProgress[]
+  popularity?: HotContentStatus
+  rebalance?: RebalanceStatus
 }
 
 const MAX_BAD_REPLICAS = 4096
@@ -103,6 +123,7 @@ export class Repairer {
   private readonly batchSize: number
   private readonly random: () => number
   private readonly bucket: TokenBucket
+  private readonly rebalancer?: Rebalancer
   private readonly log: Logger
   private controller?: AbortController
   private loop?: Promise<void>
@@ -128,6 +149,16 @@ export class Repairer {
     this.random = init.random ?? Math.random
     this.bucket = new TokenBucket({ bytesPerSecond: this.bandwidth })
     this.log = components.logger.forComponent('collective:repair')
+    if (init.rebalance !== false) {
+      this.rebalancer = new Rebalancer({
+        metadata: components.metadata,
+        chunks: components.chunks,
+        bucket: this.bucket,
+        read: async (cid, sources, signal) => await this.read(cid, sources, signal),
+        logger: components.logger,
+        onMoved: components.onMoved
+      }, { batchSize: this.batchSize, ...init.rebalance })
+    }
   }
 
   async start (): Promise<void> {
@@ -162,31 +193,46 @@ export class Repairer {
       draining: nodes().filter(n => n.draining === true).map(n => {
         const chunksLeft = metadata.isStarted() ? metadata.chunkCountOnPeer(n.peerId) : 0
         return { peerId: n.peerId, name: n.name, state: n.state, chunksLeft, done: chunksLeft === 0 }
-      })
+      }),
+      popularity: this.components.hot?.status(this.replication),
+      rebalance: this.rebalancer?.status()
     }
   }
 
   /**
-   * One pass: repairs what is below the replication factor, batch by batch, then trims draining nodes. Chunks
-   * that fail are left for the next pass.
+   * One pass: marks hot chunks, repairs what is below target (what the files ask for first, then popularity's
+   * extra copies), batch by batch, then trims draining nodes and the extra copies of chunks that cooled, and, when
+   * nothing failed, moves a few chunks toward emptier nodes. Chunks that fail are left for the next pass.
    */
   async repair (signal?: AbortSignal): Promise<RepairPass> {
     const started = Date.now()
     this.running = true
-    const pass: RepairPass = { underReplicated: 0, repaired: 0, failed: 0, drained: 0, bytes: 0, seconds: 0 }
+    const pass: RepairPass = { underReplicated: 0, repaired: 0, failed: 0, drained: 0, hotCopies: 0, trimmed: 0, moved: 0, bytes: 0, seconds: 0 }
+    const { hot, nodes } = this.components
     try {
+      hot?.mark(nodes(), this.replication)
       await this.restore(pass, signal)
       await this.trimDraining(pass, signal)
+      if (hot != null) pass.trimmed = await hot.trim(nodes(), this.replication, signal)
+      // Durability first: while something could not be repaired, bytes are not spent on moving healthy chunks.
+      if (this.rebalancer != null && pass.failed === 0) {
+        const moved = await this.rebalancer.rebalance(nodes(), this.replication, signal)
+        pass.moved = moved.moved
+        pass.bytes += moved.bytes
+      }
     } finally {
       this.running = false
       pass.seconds = (Date.now() - started) / 1000
       this.passes++
       this.last = { ...pass, endedAt: Date.now() }
     }
-    if (pass.underReplicated > 0 || pass.drained > 0) {
-      this.log('pass: %d chunks below %d copies, %d repaired (%d bytes), %d failed, %d drained copies deleted in %ds',
-        pass.underReplicated, this.replication, pass.repaired, pass.bytes, pass.failed, pass.drained, pass.seconds)
+    if (pass.underReplicated > 0 || pass.drained > 0 || pass.trimmed > 0 || pass.moved > 0) {
+      this.log('pass: %d chunks below target, %d repaired (%d hot copies, %d bytes), %d failed, %d drained and %d cooled copies deleted, %d moved in %ds',
+        pass.underReplicated, pass.repaired, pass.hotCopies, pass.bytes, pass.failed, pass.drained, pass.trimmed, pass.moved, pass.seconds)
     }
+    // A pass that moved chunks may have more to move: go on at once (the budget paces it) rather than after the
+    // interval, rechecking for repair between batches.
+    if (pass.moved > 0) this.woken = true
     return pass
   }
 
@@ -207,12 +253,18 @@ export class Repairer {
       const tasks = batch.map(async chunk => {
         await slots.acquire(signal)
         try {
-          const bytes = await this.restoreChunk(chunk, nodes, signal)
+          const { bytes, hot } = await this.restoreChunk(chunk, nodes, signal)
           pass.repaired++
+          pass.hotCopies += hot
           pass.bytes += bytes
         } catch (err: any) {
           if (signal?.aborted === true) return
           failed.add(chunk.cid)
+          if (chunk.copies >= chunk.base) {
+            // It has what its files ask for; only popularity's extra copies found no room. Not a repair failure.
+            this.log('no extra copy of hot chunk %s - %s: %s', chunk.cid, err.name, err.message)
+            return
+          }
           pass.failed++
           this.failedChunks++
           this.log('chunk %s not repaired, will retry - %s: %s', chunk.cid, err.name, err.message)
@@ -225,8 +277,11 @@ export class Repairer {
     }
   }
 
-  /** Copies one chunk until it has its target of counted copies (its files' replica count, at least the default); resolves with the bytes written */
-  private async restoreChunk (chunk: UnderReplicatedChunk, nodes: NodeRecord[], signal?: AbortSignal): Promise<number> {
+  /**
+   * Copies one chunk until it has its target of counted copies (its files' replica count, at least the default,
+   * or its hot target); resolves with the bytes written and how many of the copies were popularity's extra ones
+   */
+  private async restoreChunk (chunk: UnderReplicatedChunk, nodes: NodeRecord[], signal?: AbortSignal): Promise<{ bytes: number, hot: number }> {
     const { chunks, metadata } = this.components
     const byPeer = new Map(nodes.map(n => [n.peerId, n]))
     const sources = chunk.locations
@@ -242,6 +297,7 @@ export class Repairer {
     let bytes: Uint8ArrayList | undefined
     let from = ''
     let written = 0
+    let hot = 0
     const target = Math.max(chunk.target, this.replication)
     while (copies < target) {
       const targets = pickTargets(candidates, target - copies, tried, this.random, holders)
@@ -261,15 +317,20 @@ export class Repairer {
           return
         }
         metadata.addChunkLocation(chunk.cid, t.peerId)
+        const reason = copies >= Math.max(chunk.base, this.replication) ? 'popularity' : 'repair'
         copies++
         written += data.byteLength
         holders.push(t.domain ?? '')
-        this.repairedChunks++
-        this.repairedBytes += data.byteLength
-        this.components.onRepaired?.({ cid: chunk.cid, bytes: data.byteLength, from, to: t.peerId })
+        if (reason === 'repair') {
+          this.repairedChunks++
+          this.repairedBytes += data.byteLength
+        } else {
+          hot++
+        }
+        this.components.onRepaired?.({ cid: chunk.cid, bytes: data.byteLength, from, to: t.peerId, reason })
       }))
     }
-    return written
+    return { bytes: written, hot }
   }
 
   /** The chunk's bytes from the first replica that serves them intact */

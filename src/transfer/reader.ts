@@ -14,6 +14,8 @@ export interface ReadComponents {
   /** Told about every replica that served bytes not matching their CID */
   onBadReplica?: (cid: string, peerId: string) => void
   onFailover?: () => void
+  /** Told about every chunk read (popularity counts them) */
+  onChunkRead?: (cid: string) => void
 }
 
 export interface ReadOptions {
@@ -37,7 +39,9 @@ async function fetchChunk (components: ReadComponents, cidText: string, signal?:
   for (const [i, peer] of replicas.entries()) {
     try {
       if (i > 0) components.onFailover?.()
-      return await chunks.get(peerIdFromString(peer), cid, { signal })
+      const bytes = await chunks.get(peerIdFromString(peer), cid, { signal })
+      components.onChunkRead?.(cidText)
+      return bytes
     } catch (err: any) {
       if (signal?.aborted === true) throw err
       errors.push(`${peer.slice(-8)}: ${err.name as string}`)

@@ -154,3 +154,30 @@ export class TestFederation {
     return dir
   }
 }
+
+export interface OneMember {
+  fed: TestFederation
+  coordinator: RunningDaemon
+  nodes: RunningDaemon[]
+  /** Starts one more storage node of the member (config as the others') and adds it to `nodes` */
+  addNode: (name: string) => Promise<RunningDaemon>
+}
+
+/**
+ * One member "alice" on 127.0.0.1: a coordinator with `coordinator` config and `nodes` storage nodes named
+ * node-01… with `node` config, each a separate process; resolves once the coordinator sees every node alive.
+ */
+export async function startOneMember (cleanup: Cleanup, options: { coordinator: Record<string, unknown>, node: Record<string, unknown>, nodes: number, coordinatorEnv?: NodeJS.ProcessEnv }): Promise<OneMember> {
+  const fed = await TestFederation.create(cleanup)
+  await fed.member('alice', 'home.collective.local')
+  const coordinator = await startDaemon(cleanup, await fed.component('alice', 'coordinator', 'coordinator', options.coordinator), [], options.coordinatorEnv ?? {}, 60_000)
+  const nodes: RunningDaemon[] = []
+  const addNode = async (name: string): Promise<RunningDaemon> => {
+    const d = await startDaemon(cleanup, await fed.component('alice', name, 'node', options.node), ['--coordinator', coordinator.status.listen[0]], {}, 60_000)
+    nodes.push(d)
+    return d
+  }
+  for (let i = 1; i <= options.nodes; i++) await addNode(`node-${String(i).padStart(2, '0')}`)
+  await waitFor(`${options.nodes} live nodes`, async () => (await call(coordinator.socket, 'nodes')).filter((n: any) => n.state === 'alive').length === options.nodes, 60_000)
+  return { fed, coordinator, nodes, addNode }
+}

@@ -18,6 +18,7 @@ export const durabilityCommand: Command = {
       ctx.out(`${group.path}: ${group.chunks} chunks (${formatBytes(group.bytes)}), replication ${group.replication}`)
       ctx.out(`  at target     ${group.atTarget}`)
       ctx.out(`  below target  ${group.belowTarget} (${group.atOneCopy} at one copy${group.noCopy > 0 ? `, ${group.noCopy} with no live copy` : ''})`)
+      if (group.hot > 0) ctx.out(`  hot           ${group.hot} (read often: kept at extra copies until they cool)`)
       ctx.out('')
       const rows = group.members.flatMap(m => m.nodes.map(n => [m.domain, n.name, `${n.state}${n.draining === true ? ', draining' : ''}`, n.chunks, formatBytes(n.bytes)]))
       ctx.out(rows.length === 0 ? '  no copies recorded' : table(['MEMBER', 'NODE', 'STATE', 'CHUNKS', 'BYTES'], rows))

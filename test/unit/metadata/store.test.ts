@@ -315,7 +315,7 @@ describe('MetadataStore', () => {
     // a chunk pushed ahead of its commit is registered unreferenced, so it is collectable if the commit never comes
     clock = 2_000_000
     assert.equal(store.addChunkLocation(cids[9], 'p4', { size: 100 }), true)
-    assert.deepEqual(store.getChunk(cids[9]), { cid: cids[9], size: 100, refcount: 0, zeroSinceMs: 2_000_000, target: 0, locations: ['p4'] })
+    assert.deepEqual(store.getChunk(cids[9]), { cid: cids[9], size: 100, refcount: 0, zeroSinceMs: 2_000_000, target: 0, hotTarget: 0, locations: ['p4'] })
     assert.equal(store.usage().storedBytes, 400)
     assert.equal(store.usage().uniqueBytes, 200)
   })
@@ -384,7 +384,7 @@ describe('MetadataStore', () => {
     store.stop()
     const Database = (await import('better-sqlite3')).default
     const db = new Database(path)
-    db.exec('ALTER TABLE chunk DROP COLUMN target')
+    db.exec('DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target; ALTER TABLE chunk DROP COLUMN target')
     db.pragma('user_version = 1')
     db.close()
     store = new MetadataStore({ path })
@@ -392,6 +392,36 @@ describe('MetadataStore', () => {
     assert.equal(store.stat('/f').size, 100)
     assert.equal(store.getChunk(cids[0])?.target, 0)
     assert.deepEqual(store.underReplicatedChunks(['p1'], 2).map(c => c.cid), [cids[0]])
+  })
+
+  it('upgrades a version 2 database in place: no chunk is hot', async () => {
+    store.commitFile('/f', file([0], 100, { locations: [{ cid: cids[0], peerIds: ['p1'] }] }))
+    store.stop()
+    const Database = (await import('better-sqlite3')).default
+    const db = new Database(path)
+    db.exec('DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target')
+    db.pragma('user_version = 2')
+    db.close()
+    store = new MetadataStore({ path })
+    store.start()
+    assert.equal(store.getChunk(cids[0])?.hotTarget, 0)
+    assert.deepEqual(store.hotChunks(), [])
+  })
+
+  it('a hot target raises the copies repair restores a chunk to, and lists the chunk until cleared', () => {
+    store.commitFile('/f', file([0], 100, { locations: [{ cid: cids[0], peerIds: ['p1', 'p2'] }] }))
+    assert.deepEqual(store.underReplicatedChunks(['p1', 'p2'], 2), [])
+    assert.equal(store.setHotTarget(cids[0], 4), true)
+    assert.deepEqual(store.underReplicatedChunks(['p1', 'p2'], 2).map(c => [c.cid, c.copies, c.target]), [[cids[0], 2, 4]])
+    assert.equal(store.hotChunkCount(2), 1)
+    assert.deepEqual(store.hotChunks().map(c => [c.cid, c.hotTarget]), [[cids[0], 4]])
+    store.setHotTarget(cids[0], 2)
+    assert.equal(store.hotChunkCount(2), 0, 'at the base it is no longer above it')
+    assert.equal(store.hotChunks().length, 1, 'but stays listed until cleared, so its extra copies are trimmed')
+    store.setHotTarget(cids[0], 0)
+    assert.deepEqual(store.hotChunks(), [])
+    assert.equal(store.setHotTarget('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', 3), false)
+    assert.throws(() => store.setHotTarget(cids[0], -1), { name: 'InvalidAttributeError' })
   })
 
   it('refuses a database from a newer schema', async () => {

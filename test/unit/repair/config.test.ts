@@ -14,8 +14,10 @@ describe('daemon config: repair', () => {
   it('documents the repair keys in the examples, with the documented defaults', async () => {
     const coordinator = await loadConfig(join(CONFIG_DIR, 'coordinator.yaml'))
     assert.deepEqual(coordinator.repair, {
-      intervalMs: 30_000, startDelayMs: 30_000, bandwidthBytesPerSecond: 20 * 1024 ** 2, concurrency: 4, scrubIntervalMs: 86_400_000, scrubBandwidthBytesPerSecond: 50 * 1024 ** 2
+      intervalMs: 30_000, startDelayMs: 30_000, bandwidthBytesPerSecond: 20 * 1024 ** 2, concurrency: 4, scrubIntervalMs: 86_400_000, scrubBandwidthBytesPerSecond: 50 * 1024 ** 2,
+      rebalance: true, rebalanceTolerance: 0.1, rebalanceMinGap: 0.005
     })
+    assert.deepEqual(coordinator.popularity, { maxReplicas: 4, halfLifeMs: 3_600_000, hotThreshold: 20 })
     const node = await loadConfig(join(CONFIG_DIR, 'node.yaml'))
     assert.equal(node.repair.scrubIntervalMs, 86_400_000)
     assert.equal(node.repair.scrubBandwidthBytesPerSecond, 50 * 1024 ** 2)
@@ -33,6 +35,14 @@ describe('daemon config: repair', () => {
       await assert.rejects(loadConfig(file), /repair\.scrubInterval: invalid duration "often"/)
       await writeFile(file, `${BASE}repair: { concurrency: 0 }\n`)
       await assert.rejects(loadConfig(file), /repair\.concurrency/)
+      await writeFile(file, `${BASE}repair: { rebalanceTolerance: -1 }\n`)
+      await assert.rejects(loadConfig(file), /repair\.rebalanceTolerance/)
+      await writeFile(file, `${BASE}popularity: { halfLife: 0s }\n`)
+      await assert.rejects(loadConfig(file), /popularity\.halfLife: must be longer than 0/)
+      await writeFile(file, `${BASE}popularity: { maxReplicas: 0 }\n`)
+      await assert.rejects(loadConfig(file), /popularity\.maxReplicas/)
+      await writeFile(file, `${BASE}popularity: { hotThreshold: 5, halfLife: 2m }\n`)
+      assert.deepEqual((await loadConfig(file)).popularity, { maxReplicas: 4, halfLifeMs: 120_000, hotThreshold: 5 })
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
