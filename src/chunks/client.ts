@@ -73,7 +73,6 @@ function peerKey (peer: ChunkPeer): string {
 
 const WIRE_OPS: Record<ChunkOperation, ChunkOp> = { put: ChunkOp.PUT, get: ChunkOp.GET, has: ChunkOp.HAS, delete: ChunkOp.DELETE }
 
-
 interface PeerLine {
   active: number
   waiting: Array<{ grant: () => void }>
