@@ -1,7 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { OpenFile } from './open-file.js'
+import { createSpoolDir, removeAbandonedSpools } from './spool.js'
 import { baseName, parentOf } from '../metadata/paths.js'
 import { FilesystemError } from './errors.js'
 import type { DaemonFs, RemoteEntry } from './daemon-fs.js'
@@ -83,7 +83,9 @@ export class CollectiveFilesystem {
     if (this.init.spoolDir != null) {
       this.spoolDir = this.init.spoolDir
     } else {
-      this.spoolDir = await mkdtemp(join(tmpdir(), 'collective-spool-'))
+      // a mount that was killed left its spool folder behind: cleared here, by the next mount
+      await removeAbandonedSpools(tmpdir(), this.log)
+      this.spoolDir = await createSpoolDir(tmpdir())
       this.ownSpoolDir = true
     }
   }

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, open, readFile, readdir, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { tmpdir } from 'node:os'
 import { promisify } from 'node:util'
 import { call } from '../../src/control/client.js'
 import { findMount } from '../../src/fuse/mount.js'
@@ -342,12 +343,17 @@ describe('FUSE mount', () => {
     await assertTreeAndBig()
   })
 
-  it('clears a stale mount left by a killed mount process', async () => {
+  it('clears a stale mount left by a killed mount process, and the spool folder it left', async () => {
+    const killed = mountProc?.pid as number
+    const spoolsOf = async (pid: number): Promise<string[]> => (await readdir(tmpdir())).filter(n => n.startsWith(`collective-spool-${pid}-`))
+    assert.equal((await spoolsOf(killed)).length, 1, 'the running mount has its spool folder')
     mountProc?.kill('SIGKILL')
     await waitFor('the mount process to die', async () => mountProc?.signalCode != null)
     await assert.rejects(stat(join(mnt, 'tree')), (err: any) => err.code === 'ENOTCONN')
+    assert.equal((await spoolsOf(killed)).length, 1, 'a killed mount cannot remove its own')
     await mount()
     assert.equal((await stat(join(mnt, 'big.bin'))).size, BIG_BYTES)
+    assert.deepEqual(await spoolsOf(killed), [], 'the next mount removed it')
   })
 
   it('refuses a spool folder inside the mount point, which it writes to synchronously', async () => {
