@@ -6,6 +6,7 @@ import type { MetadataStore } from '../metadata/store.js'
 import type { ChunkTransport } from '../transfer/types.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface RebalancerInit {
   /**
@@ -36,7 +37,7 @@ export interface RebalancerComponents {
   /** The repairer's budget: moves share it with repair */
   bucket: TokenBucket
   /** A chunk's bytes from the first of `sources` that serves them intact (the repairer's read) */
-  read: (cid: CID, sources: NodeRecord[], signal?: AbortSignal) => Promise<{ bytes: ChunkBytes, from: string }>
+  read: (cid: CID, sources: NodeRecord[], signal?: AbortSignal) => Promise<{ bytes: Uint8ArrayList, from: string }>
   logger: ComponentLogger
   /** Told about every chunk moved */
   onMoved?: (event: { cid: string, bytes: number, from: string, to: string }) => void
@@ -48,9 +49,6 @@ export interface RebalanceStatus {
   movedChunks: number
   movedBytes: number
 }
-
-/** What the transport reads a chunk as */
-type ChunkBytes = Awaited<ReturnType<ChunkTransport['get']>>
 
 interface Move { cid: string, size: number, from: NodeRecord, to: NodeRecord, sources: NodeRecord[] }
 
@@ -138,7 +136,6 @@ export class Rebalancer {
     while (true) {
       const cids = metadata.chunksOnPeer(source.peerId, { after: cursors.get(source.peerId) ?? '', limit: this.batchSize })
       if (cids.length === 0) return undefined
-      cursors.set(source.peerId, cids[cids.length - 1])
       for (const cid of cids) {
         // The next scan of this node goes on after the chunk returned, or after the batch when none was.
         cursors.set(source.peerId, cid)

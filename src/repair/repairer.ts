@@ -260,7 +260,7 @@ export class Repairer {
         } catch (err: any) {
           if (signal?.aborted === true) return
           failed.add(chunk.cid)
-          if (chunk.copies >= chunk.base) {
+          if (chunk.copies >= this.baseOf(chunk)) {
             // It has what its files ask for; only popularity's extra copies found no room. Not a repair failure.
             this.log('no extra copy of hot chunk %s - %s: %s', chunk.cid, err.name, err.message)
             return
@@ -275,6 +275,11 @@ export class Repairer {
       })
       await Promise.all(tasks)
     }
+  }
+
+  /** Copies a chunk's files ask for, without popularity's extra ones: what repair owes it */
+  private baseOf (chunk: UnderReplicatedChunk): number {
+    return Math.max(chunk.base, this.replication)
   }
 
   /**
@@ -317,7 +322,7 @@ export class Repairer {
           return
         }
         metadata.addChunkLocation(chunk.cid, t.peerId)
-        const reason = copies >= Math.max(chunk.base, this.replication) ? 'popularity' : 'repair'
+        const reason = copies >= this.baseOf(chunk) ? 'popularity' : 'repair'
         copies++
         written += data.byteLength
         holders.push(t.domain ?? '')
