@@ -20,8 +20,14 @@ stream (TCP + Noise with our certificate exchange + yamux) between two fresh pro
 RSS of the coordinator (the client-side daemon) writing and reading a small and a large file. Prints one JSON
 object on stdout; progress goes to stderr. 1 MB = 10^6 bytes throughout.
 
+The baseline and the transfers run in turn, --runs times, each run with new random bytes; every ratio compares a
+run's transfers with the baseline measured just before them, and the figures reported are the medians over the
+runs. On a shared machine whose load drifts, one baseline at the start would be measured under other conditions
+than the transfers it is compared with.
+
 Options:
   --size MB         size of the timed file (default 500)
+  --runs N          baseline + put + get rounds to take the medians of (default 3)
   --small-mb MB     file size for daemon_rss_mb_small (default 50)
   --large-mb MB     file size for daemon_rss_mb_large (default 2000; needs about 4x that in free disk space,
                     and a few minutes)
@@ -38,13 +44,14 @@ const NODES = 3
 
 const mb = (bytes: number): number => round(bytes / 1e6, 1)
 
-interface Options { sizeMb: number, smallMb: number, largeMb: number, skipLarge: boolean, readTo: 'file' | 'null' }
+interface Options { sizeMb: number, runs: number, smallMb: number, largeMb: number, skipLarge: boolean, readTo: 'file' | 'null' }
 
 function parseOptions (argv: string[]): Options | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
       size: { type: 'string' },
+      runs: { type: 'string' },
       'small-mb': { type: 'string' },
       'large-mb': { type: 'string' },
       'skip-large': { type: 'boolean' },
@@ -57,8 +64,11 @@ function parseOptions (argv: string[]): Options | undefined {
   if (values.help === true) return undefined
   const readTo = values['read-to'] ?? 'file'
   if (readTo !== 'file' && readTo !== 'null') throw new UsageError(`--read-to wants "file" or "null", not "${readTo}"`)
+  const runs = positive('runs', values.runs, 3)
+  if (!Number.isInteger(runs)) throw new UsageError(`--runs wants a whole number, not ${String(values.runs)}`)
   return {
     sizeMb: positive('size', values.size, 500),
+    runs,
     smallMb: positive('small-mb', values['small-mb'], 50),
     largeMb: positive('large-mb', values['large-mb'], 2000),
     skipLarge: values['skip-large'] === true,
@@ -157,6 +167,40 @@ async function stopCollective (): Promise<void> {
   await c?.stop()
 }
 
+/** The middle value (the mean of the two middle ones for an even count) */
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** One round: the baseline, then put and get of the same bytes right after it */
+interface Run { baselineMbps: number, writeMbps: number, readMbps: number, transfer: Transfer, load: [number, number] }
+
+/**
+ * Runs the baseline and then put and get of `bytes` new random bytes (a repeat of earlier bytes would be
+ * deduplicated and send nothing), and removes the file again.
+ */
+async function runOnce (n: number, c: Collective, pid: number, tmp: string, dirs: { listener: string, sender: string }, bytes: number, readTo: Options['readTo']): Promise<Run> {
+  const loadAtStart = loadavg()[0]
+  const file = join(tmp, `run-${n}.bin`)
+  log(`run ${n}: writing ${mb(bytes)} MB of random bytes`)
+  const sha = await writeRandomFile(file, bytes)
+  const baseline = await runBaseline(dirs, file, bytes, log)
+  log(`baseline: ${baseline.mbps.toFixed(1)} MB/s (receiver's own view ${baseline.receiverMbps.toFixed(1)} MB/s)`)
+  const remote = `/bench/run-${n}.bin`
+  const transfer = await putAndGet(c, pid, file, sha, bytes, remote, readTo)
+  await unlink(file)
+  await cli(c.home, ['rm', remote])
+  return {
+    baselineMbps: baseline.mbps,
+    writeMbps: bytes / 1e6 / transfer.writeS,
+    readMbps: bytes / 1e6 / transfer.readS,
+    transfer,
+    load: [loadAtStart, loadavg()[0]]
+  }
+}
+
 /** Median of a few runs of a command that does nothing but ask the daemon: the CLI's fixed cost per command */
 async function cliStartupSeconds (home: string): Promise<number> {
   const times: number[] = []
@@ -183,7 +227,8 @@ async function main (argv: string[]): Promise<number> {
   const notes: string[] = [
     'write/read times are the wall time of one "collective-p2p put"/"get" process each, CLI start-up included (see cli_startup_s); nothing is subtracted',
     'baseline: the same file sent over one libp2p stream (TCP + Noise + certificate exchange + yamux, built by createHost) between two fresh processes, in 256 KiB pieces, timed from the first byte sent until the receiver confirmed the last; connection set-up is not included',
-    'write_cpu_s/read_cpu_s: CPU seconds (user + system) of the timed put/get, charged to the CLI process, the coordinator and the three storage nodes together; the machine has ' + String(cpus().length) + ' cores',
+    `${String(opts.runs)} runs, each the baseline and then put and get of new random bytes; write_*/read_*/baseline_* are the medians over the runs, and write_ratio/read_ratio the medians of each run's own ratios (runs[] has every run)`,
+    'runs[].write_cpu_s/read_cpu_s: CPU seconds (user + system) of the put/get, charged to the CLI process, the coordinator and the three storage nodes together; the machine has ' + String(cpus().length) + ' cores',
     'daemon_rss_mb_*: VmHWM (peak RSS) of the coordinator process, read after writing and reading the file, each on a freshly started collective'
   ]
 
@@ -194,19 +239,13 @@ async function main (argv: string[]): Promise<number> {
   const home = join(tmp, 'home')
   log(`temporary directory ${tmp}`)
 
-  const mainFile = join(tmp, 'main.bin')
   const smallFile = join(tmp, 'small.bin')
-  log(`writing ${mb(bytes)} MB and ${mb(smallBytes)} MB of random bytes`)
-  const mainSha = await writeRandomFile(mainFile, bytes)
+  log(`writing ${mb(smallBytes)} MB of random bytes`)
   const smallSha = await writeRandomFile(smallFile, smallBytes)
-
-  // The baseline runs first, on an idle machine, as the transfers will.
   log('baseline: provisioning certificates')
   const dirs = await provisionBaseline(join(tmp, 'baseline'))
-  const baseline = await runBaseline(dirs, mainFile, bytes, log)
-  log(`baseline: ${baseline.mbps.toFixed(1)} MB/s (receiver's own view ${baseline.receiverMbps.toFixed(1)} MB/s)`)
 
-  // First collective: the small file on a fresh daemon (its peak RSS), then the timed file.
+  // First collective: the small file on a fresh daemon (its peak RSS), then the timed runs.
   const { c, pid } = await startCollective(home)
   const df = JSON.parse((await cli(home, ['df', '--json'])).stdout)
   const replication = Number(df.replication)
@@ -219,9 +258,9 @@ async function main (argv: string[]): Promise<number> {
   log(`coordinator peak RSS after ${mb(smallBytes)} MB: ${mb(rssSmall)} MB`)
   await unlink(smallFile)
 
-  const timed = await putAndGet(c, pid, mainFile, mainSha, bytes, '/bench/main.bin', opts.readTo)
+  const runs: Run[] = []
+  for (let n = 1; n <= opts.runs; n++) runs.push(await runOnce(n, c, pid, tmp, dirs, bytes, opts.readTo))
   const rssMain = await peakRssBytes(pid)
-  await unlink(mainFile)
   await stopCollective()
 
   // Second collective for the large file: a restarted daemon, so its high-water mark starts fresh.
@@ -240,8 +279,11 @@ async function main (argv: string[]): Promise<number> {
     await stopCollective()
   }
 
-  const writeMbps = bytes / 1e6 / timed.writeS
-  const readMbps = bytes / 1e6 / timed.readS
+  const writeMbps = median(runs.map(r => r.writeMbps))
+  const readMbps = median(runs.map(r => r.readMbps))
+  const baselineMbps = median(runs.map(r => r.baselineMbps))
+  const writeRatio = median(runs.map(r => r.writeMbps / r.baselineMbps))
+  const readRatio = median(runs.map(r => r.readMbps / r.baselineMbps))
   const growth = rssLarge == null ? null : (rssLarge - rssSmall) / 1e6
   const result = {
     benchmark: 'transfer',
@@ -249,19 +291,24 @@ async function main (argv: string[]): Promise<number> {
     file_mb: round(bytes / 1e6, 3),
     nodes: NODES,
     replication,
-    write_s: round(timed.writeS, 3),
-    read_s: round(timed.readS, 3),
+    runs_count: runs.length,
     write_mbps: round(writeMbps, 1),
     read_mbps: round(readMbps, 1),
     read_to: opts.readTo === 'file' ? 'file in the temporary directory (get fsyncs it)' : '/dev/null (get to stdout)',
-    baseline_mbps: round(baseline.mbps, 1),
-    baseline_receiver_mbps: round(baseline.receiverMbps, 1),
-    baseline_s: round(baseline.seconds, 3),
-    write_ratio: round(writeMbps / baseline.mbps, 3),
-    read_ratio: round(readMbps / baseline.mbps, 3),
+    baseline_mbps: round(baselineMbps, 1),
+    write_ratio: round(writeRatio, 3),
+    read_ratio: round(readRatio, 3),
     cli_startup_s: round(startupS, 3),
-    write_cpu_s: timed.writeCpu,
-    read_cpu_s: timed.readCpu,
+    runs: runs.map(r => ({
+      baseline_mbps: round(r.baselineMbps, 1),
+      write_mbps: round(r.writeMbps, 1),
+      read_mbps: round(r.readMbps, 1),
+      write_ratio: round(r.writeMbps / r.baselineMbps, 3),
+      read_ratio: round(r.readMbps / r.baselineMbps, 3),
+      write_cpu_s: r.transfer.writeCpu,
+      read_cpu_s: r.transfer.readCpu,
+      loadavg_1m: r.load.map(l => round(l, 2))
+    })),
     small_mb: round(smallBytes / 1e6, 3),
     large_mb: opts.skipLarge ? null : round(largeBytes / 1e6, 3),
     daemon_rss_mb_small: mb(rssSmall),
@@ -272,8 +319,8 @@ async function main (argv: string[]): Promise<number> {
       read_ratio_min: TARGETS.readRatio,
       write_ratio_min: TARGETS.writeRatio,
       rss_growth_max_mb: TARGETS.rssGrowthMb,
-      read_ratio_ok: readMbps / baseline.mbps >= TARGETS.readRatio,
-      write_ratio_ok: writeMbps / baseline.mbps >= TARGETS.writeRatio,
+      read_ratio_ok: readRatio >= TARGETS.readRatio,
+      write_ratio_ok: writeRatio >= TARGETS.writeRatio,
       rss_ok: growth == null ? null : growth <= TARGETS.rssGrowthMb
     },
     machine: { cpus: cpus().length, node: process.version, loadavg_1m_start: round(loadAtStart, 2), loadavg_1m_end: round(loadavg()[0], 2) },
