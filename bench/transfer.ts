@@ -9,6 +9,7 @@ import { killAll, runBenchmark } from './lib/children.js'
 import { Collective, cli, peakRssBytes } from './lib/collective.js'
 import { writeRandomFile, sha256File } from './lib/files.js'
 import { provisionBaseline, runBaseline } from './lib/baseline.js'
+import type { BaselineResult } from './lib/baseline.js'
 import { cpuSeconds, groupCpuSeconds, reapedChildrenCpuSeconds } from './lib/cpu.js'
 import { log, positive, round, UsageError } from './lib/args.js'
 
@@ -175,7 +176,7 @@ function median (values: number[]): number {
 }
 
 /** One round: the baseline, then put and get of the same bytes right after it */
-interface Run { baselineMbps: number, writeMbps: number, readMbps: number, transfer: Transfer, load: [number, number] }
+interface Run { baselineMbps: number, baselineCpu: BaselineResult['cpu'], writeMbps: number, readMbps: number, transfer: Transfer, load: [number, number] }
 
 /**
  * Runs the baseline and then put and get of `bytes` new random bytes (a repeat of earlier bytes would be
@@ -194,6 +195,7 @@ async function runOnce (n: number, c: Collective, pid: number, tmp: string, dirs
   await cli(c.home, ['rm', remote])
   return {
     baselineMbps: baseline.mbps,
+    baselineCpu: baseline.cpu,
     writeMbps: bytes / 1e6 / transfer.writeS,
     readMbps: bytes / 1e6 / transfer.readS,
     transfer,
@@ -228,7 +230,7 @@ async function main (argv: string[]): Promise<number> {
     'write/read times are the wall time of one "collective-p2p put"/"get" process each, CLI start-up included (see cli_startup_s); nothing is subtracted',
     'baseline: the same file sent over one libp2p stream (TCP + Noise + certificate exchange + yamux, built by createHost) between two fresh processes, in 256 KiB pieces, timed from the first byte sent until the receiver confirmed the last; connection set-up is not included',
     `${String(opts.runs)} runs, each the baseline and then put and get of new random bytes; write_*/read_*/baseline_* are the medians over the runs, and write_ratio/read_ratio the medians of each run's own ratios (runs[] has every run)`,
-    'runs[].write_cpu_s/read_cpu_s: CPU seconds (user + system) of the put/get, charged to the CLI process, the coordinator and the three storage nodes together; the machine has ' + String(cpus().length) + ' cores',
+    'runs[].write_cpu_s/read_cpu_s: CPU seconds (user + system) of the put/get, charged to the CLI process, the coordinator and the three storage nodes together; runs[].baseline_cpu_s: those of the two baseline processes while the bytes moved; the machine has ' + String(cpus().length) + ' cores',
     'daemon_rss_mb_*: VmHWM (peak RSS) of the coordinator process, read after writing and reading the file, each on a freshly started collective'
   ]
 
@@ -305,6 +307,7 @@ async function main (argv: string[]): Promise<number> {
       read_mbps: round(r.readMbps, 1),
       write_ratio: round(r.writeMbps / r.baselineMbps, 3),
       read_ratio: round(r.readMbps / r.baselineMbps, 3),
+      baseline_cpu_s: { sender: round(r.baselineCpu.sender, 2), receiver: round(r.baselineCpu.receiver, 2) },
       write_cpu_s: r.transfer.writeCpu,
       read_cpu_s: r.transfer.readCpu,
       loadavg_1m: r.load.map(l => round(l, 2))

@@ -47,37 +47,48 @@ async function startHost (dir: string): Promise<Host> {
   return host
 }
 
+/** User + system CPU seconds of this process since `from` (the main thread and every other thread) */
+function cpuSecondsSince (from: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(from)
+  return (user + system) / 1e6
+}
+
 function byteLength (chunk: Uint8Array | { byteLength: number }): number {
   return chunk.byteLength
 }
 
 async function listen (dir: string, expected: number): Promise<void> {
   const host = await startHost(dir)
-  const received = new Promise<{ seconds: number }>((resolve, reject) => {
+  const received = new Promise<{ seconds: number, cpuSeconds: number }>((resolve, reject) => {
     void host.handle(BENCH_PROTOCOL, async (stream: Stream) => {
       try {
         let bytes = 0
         let first = 0
+        let cpuAtFirst = process.cpuUsage()
         // Count until every byte is in rather than waiting for the end of the stream: the confirmation must
         // not depend on how the remote's close travels.
         for await (const chunk of stream) {
-          if (bytes === 0) first = performance.now()
+          if (bytes === 0) {
+            first = performance.now()
+            cpuAtFirst = process.cpuUsage()
+          }
           bytes += byteLength(chunk)
           if (bytes >= expected) break
         }
         const last = performance.now()
+        const cpuSeconds = cpuSecondsSince(cpuAtFirst)
         if (bytes !== expected) throw new Error(`received ${bytes} bytes, expected ${expected}`)
         stream.send(new Uint8Array([1]))
         await stream.close()
-        resolve({ seconds: (last - first) / 1000 })
+        resolve({ seconds: (last - first) / 1000, cpuSeconds })
       } catch (err) {
         reject(err)
       }
     })
   })
   emit({ event: 'listening', addr: host.getMultiaddrs()[0].toString() })
-  const { seconds } = await received
-  emit({ event: 'received', bytes: expected, seconds, mbps: expected / 1e6 / seconds })
+  const { seconds, cpuSeconds } = await received
+  emit({ event: 'received', bytes: expected, seconds, mbps: expected / 1e6 / seconds, cpuSeconds })
   // The sender hangs up once it has the confirmation; give it a moment so neither side sees a reset.
   await new Promise(resolve => setTimeout(resolve, 200))
   await host.stop()
@@ -89,6 +100,7 @@ async function send (dir: string, addr: string, file: string): Promise<void> {
   const dialStart = performance.now()
   const stream = await host.dialProtocol(multiaddr(addr), BENCH_PROTOCOL)
   const start = performance.now()
+  const cpuAtStart = process.cpuUsage()
   const reader = stream[Symbol.asyncIterator]()
   // Read the confirmation concurrently: waiting for it only after the last send would be the same, but a
   // receiver that fails early must not leave us blocked on a drain that never comes.
@@ -101,8 +113,9 @@ async function send (dir: string, addr: string, file: string): Promise<void> {
   await stream.close()
   const ack = await confirmed
   const seconds = (performance.now() - start) / 1000
+  const cpuSeconds = cpuSecondsSince(cpuAtStart)
   if (ack.done === true || byteLength(ack.value) !== 1) throw new Error('the receiver did not confirm')
-  emit({ event: 'sent', bytes: sent, seconds, mbps: sent / 1e6 / seconds, dialSeconds: (start - dialStart) / 1000 })
+  emit({ event: 'sent', bytes: sent, seconds, mbps: sent / 1e6 / seconds, dialSeconds: (start - dialStart) / 1000, cpuSeconds })
   await reader.return?.()
   await host.stop()
 }

@@ -20,6 +20,8 @@ export interface BaselineResult {
   /** Receiver's view: first byte in until last byte in */
   receiverMbps: number
   dialSeconds: number
+  /** CPU seconds each process spent while the bytes moved */
+  cpu: { sender: number, receiver: number }
 }
 
 /**
@@ -103,7 +105,7 @@ export async function runBaseline (dirs: { listener: string, sender: string }, f
       const exited = await Promise.race([waitForExit(child), sleep(10_000, undefined, { ref: false })])
       if (exited?.code !== 0) log(`baseline: a peer ${exited == null ? 'did not exit' : `exited ${String(exited.code)}`} after measuring`)
     }
-    return { mbps: sent.mbps, seconds: sent.seconds, receiverMbps: received.mbps, dialSeconds: sent.dialSeconds }
+    return { mbps: sent.mbps, seconds: sent.seconds, receiverMbps: received.mbps, dialSeconds: sent.dialSeconds, cpu: { sender: Number(sent.cpuSeconds), receiver: Number(received.cpuSeconds) } }
   } finally {
     for (const child of children) killGroup(child)
   }
