@@ -45,6 +45,8 @@ export interface ChunkClientComponents {
   host: Libp2p
   logger: ComponentLogger
   capabilities?: CapabilitySource
+  /** sha2-256 of a chunk read, to verify it against its CID (default: on the event loop; see HashWorker) */
+  sha256?: (bytes: Uint8ArrayList) => Promise<Uint8Array>
 }
 
 export interface ChunkRequestOptions extends AbortOptions {
@@ -223,7 +225,8 @@ export class ChunkClient {
     const res = await this.exchange(peer, 'get', cid, undefined, options)
     this.assertOk(res, 'get', cid)
     const data = res.data
-    if (!equalBytes(sha256Digest(data), cid.multihash.digest)) {
+    const digest = this.components.sha256 != null ? await this.components.sha256(data) : sha256Digest(data)
+    if (!equalBytes(digest, cid.multihash.digest)) {
       throw new ChunkVerificationError(`${peerKey(peer)} returned ${data.byteLength} bytes for chunk ${cid} that do not hash to it`)
     }
     return data
