@@ -1,7 +1,7 @@
 /**
  * The body of HashWorker's thread (src/storage/hash-worker.ts): hashes the buffer each message hands over and
- * hands the buffer back with the digest, so that the same few buffers go to and fro and nothing is allocated per
- * chunk on either side.
+ * hands the buffer back with the digest, so that the same few buffers go to and fro and no chunk-sized buffer is
+ * allocated per chunk on either side.
  */
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
