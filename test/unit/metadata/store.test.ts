@@ -44,6 +44,16 @@ describe('MetadataStore', () => {
   })
   afterEach(() => { store.stop() })
 
+  /** Stops the store and leaves its database as a schema `version` would have: `sql` undoes the later ones */
+  async function rewriteSchema (version: number, sql = ''): Promise<void> {
+    store.stop()
+    const Database = (await import('better-sqlite3')).default
+    const db = new Database(path)
+    if (sql !== '') db.exec(sql)
+    db.pragma(`user_version = ${version}`)
+    db.close()
+  }
+
   it('has a root directory from the start', () => {
     const r = store.stat('/')
     assert.equal(r.type, 'dir')
@@ -381,12 +391,7 @@ describe('MetadataStore', () => {
 
   it('upgrades a version 1 database in place, keeping its files', async () => {
     store.commitFile('/f', file([0], 100, { locations: [{ cid: cids[0], peerIds: ['p1'] }] }))
-    store.stop()
-    const Database = (await import('better-sqlite3')).default
-    const db = new Database(path)
-    db.exec('DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target; ALTER TABLE chunk DROP COLUMN target')
-    db.pragma('user_version = 1')
-    db.close()
+    await rewriteSchema(1, 'DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target; ALTER TABLE chunk DROP COLUMN target')
     store = new MetadataStore({ path })
     store.start()
     assert.equal(store.stat('/f').size, 100)
@@ -396,12 +401,7 @@ describe('MetadataStore', () => {
 
   it('upgrades a version 2 database in place: no chunk is hot', async () => {
     store.commitFile('/f', file([0], 100, { locations: [{ cid: cids[0], peerIds: ['p1'] }] }))
-    store.stop()
-    const Database = (await import('better-sqlite3')).default
-    const db = new Database(path)
-    db.exec('DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target')
-    db.pragma('user_version = 2')
-    db.close()
+    await rewriteSchema(2, 'DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target')
     store = new MetadataStore({ path })
     store.start()
     assert.equal(store.getChunk(cids[0])?.hotTarget, 0)
@@ -425,11 +425,7 @@ describe('MetadataStore', () => {
   })
 
   it('refuses a database from a newer schema', async () => {
-    store.stop()
-    const Database = (await import('better-sqlite3')).default
-    const db = new Database(path)
-    db.pragma('user_version = 99')
-    db.close()
+    await rewriteSchema(99)
     store = new MetadataStore({ path })
     assert.throws(() => store.start(), { name: 'SchemaVersionError' })
     assert.equal(store.isStarted(), false)
