@@ -178,6 +178,11 @@ export class Repairer {
     this.wakeUp?.()
   }
 
+  /** Hot chunks and their extra copies, when popularity is on */
+  popularity (): RepairStatus['popularity'] {
+    return this.components.hot?.status(this.replication)
+  }
+
   status (): RepairStatus {
     const { metadata, nodes } = this.components
     return {
@@ -194,7 +199,7 @@ export class Repairer {
         const chunksLeft = metadata.isStarted() ? metadata.chunkCountOnPeer(n.peerId) : 0
         return { peerId: n.peerId, name: n.name, state: n.state, chunksLeft, done: chunksLeft === 0 }
       }),
-      popularity: this.components.hot?.status(this.replication),
+      popularity: this.popularity(),
       rebalance: this.rebalancer?.status()
     }
   }
@@ -260,7 +265,7 @@ export class Repairer {
         } catch (err: any) {
           if (signal?.aborted === true) return
           failed.add(chunk.cid)
-          if (chunk.copies >= this.baseOf(chunk)) {
+          if (chunk.copies >= chunk.base) {
             // It has what its files ask for; only popularity's extra copies found no room. Not a repair failure.
             this.log('no extra copy of hot chunk %s - %s: %s', chunk.cid, err.name, err.message)
             return
@@ -275,11 +280,6 @@ export class Repairer {
       })
       await Promise.all(tasks)
     }
-  }
-
-  /** Copies a chunk's files ask for, without popularity's extra ones: what repair owes it */
-  private baseOf (chunk: UnderReplicatedChunk): number {
-    return Math.max(chunk.base, this.replication)
   }
 
   /**
@@ -303,7 +303,7 @@ export class Repairer {
     let from = ''
     let written = 0
     let hot = 0
-    const target = Math.max(chunk.target, this.replication)
+    const target = chunk.target
     while (copies < target) {
       const targets = pickTargets(candidates, target - copies, tried, this.random, holders)
       if (targets.length === 0) {
@@ -322,7 +322,7 @@ export class Repairer {
           return
         }
         metadata.addChunkLocation(chunk.cid, t.peerId)
-        const reason = copies >= this.baseOf(chunk) ? 'popularity' : 'repair'
+        const reason = copies >= chunk.base ? 'popularity' : 'repair'
         copies++
         written += data.byteLength
         holders.push(t.domain ?? '')
