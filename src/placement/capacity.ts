@@ -10,6 +10,11 @@ export interface WeightedPickOptions {
   random?: () => number
 }
 
+/** Share of a node's capacity in use, 0 to 1; a node that reports no capacity counts as full */
+export function fill (n: NodeRecord): number {
+  return n.capacityBytes > 0 ? n.usedBytes / n.capacityBytes : 1
+}
+
 /** Bytes a node can still take; never below 1 so that a full but only node stays pickable as a last resort */
 export function freeBytes (n: NodeRecord): number {
   return Math.max(1, n.capacityBytes - n.usedBytes)

@@ -1,8 +1,5 @@
+import { fill } from './capacity.js'
 import type { NodeRecord } from '../node-registry/registry.js'
-
-function fill (n: NodeRecord): number {
-  return n.capacityBytes > 0 ? n.usedBytes / n.capacityBytes : 1
-}
 
 /**
  * Which of a chunk's copies to give up so that `keep` remain: those on the fullest nodes, but never a member's

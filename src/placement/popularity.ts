@@ -51,17 +51,7 @@ export class Popularity {
 
   /** Keys read often enough now to deserve at least one replica above any base, hottest first */
   hotKeys (): string[] {
-    const now = this.now()
-    return [...this.counters.entries()]
-      .map(([key, c]) => ({ key, score: this.decayed(c, now) }))
-      .filter(h => h.score >= this.hotReads)
-      .sort((a, b) => b.score - a.score)
-      .map(h => h.key)
-  }
-
-  /** Keys tracked right now, hot or not */
-  get size (): number {
-    return this.counters.size
+    return this.hot(0, 1).map(h => h.key)
   }
 
   /** Keys whose replica count differs from base right now, hottest first */
@@ -72,6 +62,11 @@ export class Popularity {
       if (replicas > base) out.push({ key, score: this.score(key), replicas })
     }
     return out.sort((a, b) => b.score - a.score)
+  }
+
+  /** Keys tracked right now, hot or not */
+  get size (): number {
+    return this.counters.size
   }
 
   private decayed (c: Counter, now: number): number {

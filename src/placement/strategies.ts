@@ -1,4 +1,4 @@
-import { freeBytes, weightedPick } from './capacity.js'
+import { fill, freeBytes, weightedPick } from './capacity.js'
 import type { PeerPerformance } from './performance.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 
@@ -41,10 +41,6 @@ const FILL_MARGIN = 0.1
 
 /** Hybrid score weights: free space, measured performance, health, locality (they sum to 1) */
 export const HYBRID_WEIGHTS = { free: 0.4, performance: 0.3, health: 0.2, locality: 0.1 }
-
-function fill (n: NodeRecord): number {
-  return n.capacityBytes > 0 ? n.usedBytes / n.capacityBytes : 1
-}
 
 function averageFill (nodes: NodeRecord[]): number {
   const live = nodes.filter(n => n.state !== 'dead')

@@ -74,11 +74,6 @@ export class HotContent {
     this.popularity.record(cid)
   }
 
-  /** Decayed reads of a chunk now */
-  score (cid: string): number {
-    return this.popularity.score(cid)
-  }
-
   /**
    * Raises the hot target of every chunk read often enough to deserve more copies than it has a target for, at
    * most one per counted node (more could never be placed). Returns how many targets were raised.
