@@ -794,7 +794,7 @@ export class Daemon {
       const live = (this.federation?.directory.nodes() ?? this.registry.list()).filter(n => n.state !== 'dead')
       const replication = this.files?.metadata.replicationSummary(live.map(n => n.peerId), this.files.replication)
       if (replication != null) this.metrics.underReplicatedChunks.set(replication.underReplicated)
-      const hot = this.repairer?.status().popularity
+      const hot = this.repairer?.popularity()
       if (hot != null) this.metrics.popularityHotChunks.set(hot.hotChunks)
       return {
         capacityBytes: live.reduce((s, n) => s + n.capacityBytes, 0),

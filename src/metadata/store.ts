@@ -780,7 +780,7 @@ export class MetadataStore {
 
   /** How many chunks have a hot target above `base` copies (status and metrics) */
   hotChunkCount (base: number): number {
-    return this.stmt<number>('SELECT count(*) FROM chunk WHERE hot_target > max(target, ?) AND refcount > 0').pluck().get(base) as number
+    return this.stmt<number>('SELECT count(*) FROM chunk WHERE hot_target > 0 AND hot_target > max(target, ?) AND refcount > 0').pluck().get(base) as number
   }
 
   /** How many chunks are recorded on one node, referenced or not: what a drain still has to move */
