@@ -102,19 +102,6 @@ export class DaemonFs {
   }
 
   /**
-   * Reads a byte range and hands it to `sink` piece by piece, in order; resolves with how many bytes the daemon sent
-   * (fewer than asked at the end of the file). `sink` may be async: the socket waits for it.
-   */
-  async read (path: string, offset: number, length: number, sink: (bytes: Buffer) => Promise<void> | void, signal?: AbortSignal): Promise<number> {
-    let received = 0
-    for await (const bytes of this.stream(path, offset, length, signal)) {
-      received += bytes.length
-      await sink(bytes)
-    }
-    return received
-  }
-
-  /**
    * The bytes of `path` from `offset`, `length` of them or up to the end of the file when it is omitted, as the
    * socket delivers them. The socket is read only as fast as the consumer pulls, so a consumer that stops pulling
    * stops the daemon too (its read-ahead waits on the socket). Aborting `signal` ends the iteration.

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { ReadAhead } from './read-ahead.js'
 import { ReadStreamClosedError } from './read-stream.js'
 import { SpoolError } from './errors.js'
+import { writeFully } from '../util/write-fully.js'
 import type { DaemonFs } from './daemon-fs.js'
 import type { FileHandle } from 'node:fs/promises'
 
@@ -138,14 +139,10 @@ export class OpenFile {
     try {
       let at = 0
       if (keep > 0) {
-        await this.daemon.read(this.path, 0, keep, async bytes => {
-          let done = 0
-          while (done < bytes.length) {
-            const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, at + done)
-            done += bytesWritten
-          }
+        for await (const bytes of this.daemon.stream(this.path, 0, keep)) {
+          await writeFully(handle, bytes, at)
           at += bytes.length
-        })
+        }
       }
       this.size = Math.min(this.size, at)
     } catch (err) {

@@ -69,13 +69,6 @@ class FakeDaemon {
     return await this.put(path, local.path, local.size, mode)
   }
 
-  async read (path: string, offset: number, length: number, sink: (b: Buffer) => void): Promise<number> {
-    this.calls.push(`read ${path}`)
-    const bytes = this.get(path).data.subarray(offset, offset + length)
-    sink(Buffer.from(bytes))
-    return bytes.length
-  }
-
   async * stream (path: string, offset: number, length?: number): AsyncGenerator<Buffer> {
     this.calls.push(`read ${path}`)
     const data = this.get(path).data
