@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=128
 // The polyfill must run before libp2p is loaded; static imports run in order, so it comes first.
 import './polyfill.js'
 import { main } from './cli/main.js'

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { initRoot, initMember, issueComponent } from '../../src/local/provision.js'
 import { spawnTracked, waitForExit, killGroup } from './children.js'
+import { DAEMON_V8_FLAGS } from '../../src/daemon/v8-flags.js'
 import type { ChildProcess } from 'node:child_process'
 
 const PEER = fileURLToPath(new URL('./baseline-peer.js', import.meta.url))
@@ -82,19 +83,20 @@ function jsonLines (child: ChildProcess, name: string, log: (line: string) => vo
 
 /**
  * Sends `file` from one fresh process to another over one stream of our libp2p stack and returns the rate.
- * Both processes are started for this measurement alone and end with it.
+ * Both processes are started for this measurement alone and end with it, with the daemons' V8 flags so that
+ * the two sides of the comparison run on the same runtime settings.
  */
 export async function runBaseline (dirs: { listener: string, sender: string }, file: string, bytes: number, log: (line: string) => void): Promise<BaselineResult> {
   const timeoutMs = 60_000 + bytes / 5e6 * 1000
   const children: ChildProcess[] = []
   try {
-    const listener = spawnTracked(process.execPath, [PEER, 'listen', dirs.listener, String(bytes)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const listener = spawnTracked(process.execPath, [...DAEMON_V8_FLAGS, PEER, 'listen', dirs.listener, String(bytes)], { stdio: ['ignore', 'pipe', 'pipe'] })
     children.push(listener)
     const fromListener = jsonLines(listener, 'listener', log)
     const { addr } = await fromListener.next('listening', 30_000)
     log(`baseline: listener on ${String(addr)}; sending ${bytes / 1e6} MB`)
 
-    const sender = spawnTracked(process.execPath, [PEER, 'send', dirs.sender, String(addr), file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const sender = spawnTracked(process.execPath, [...DAEMON_V8_FLAGS, PEER, 'send', dirs.sender, String(addr), file], { stdio: ['ignore', 'pipe', 'pipe'] })
     children.push(sender)
     const fromSender = jsonLines(sender, 'sender', log)
     const sent = await fromSender.next('sent', timeoutMs)

@@ -11,6 +11,7 @@ import { DaemonAlreadyRunningError } from '../control/errors.js'
 import { sleep } from '../util/backoff.js'
 import { homeLayout, COMPONENT_FILES, MEMBER_FILES } from './layout.js'
 import { initRoot, initMember, issueComponent } from './provision.js'
+import { DAEMON_V8_FLAGS } from '../daemon/v8-flags.js'
 import type { ChildProcess } from 'node:child_process'
 
 export class LocalStartError extends Error {
@@ -107,7 +108,7 @@ export class LocalCollective {
 
   private spawnChild (child: Child): void {
     const log = openSync(join(this.layout.logs, `${child.name}.log`), 'a')
-    const proc = spawn(process.execPath, [BIN, 'daemon', '--config', child.config, ...child.args], {
+    const proc = spawn(process.execPath, [...DAEMON_V8_FLAGS, BIN, 'daemon', '--config', child.config, ...child.args], {
       stdio: ['ignore', log, log],
       env: process.env
     })

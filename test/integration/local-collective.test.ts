@@ -2,9 +2,10 @@ import '../../src/polyfill.js'
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, statSync, readdirSync } from 'node:fs'
+import { existsSync, statSync, readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { Cleanup, BIN, cli, waitFor } from '../helpers/daemons.js'
+import { DAEMON_V8_FLAGS } from '../../src/daemon/v8-flags.js'
 import type { ChildProcess } from 'node:child_process'
 
 const cleanup = new Cleanup()
@@ -63,6 +64,10 @@ describe('collective-p2p up: a local collective in one command', () => {
     for (const k of keys) assert.equal(statSync(k).mode & 0o777, 0o600, `${k} must be mode 0600`)
     assert.deepEqual(keys.filter(k => !k.endsWith('peer.key')).map(k => relative(home, k)).sort(), ['ca/root.key', 'member/ca.key'])
     assert.equal(statSync(join(home, 'control.sock')).mode & 0o777, 0o600)
+
+    // Daemons run with the V8 flags meant for them (DAEMON_V8_FLAGS), given before the script.
+    const argv = readFileSync(`/proc/${String(status.pid)}/cmdline`, 'utf8').split('\0')
+    assert.deepEqual(argv.slice(1, 1 + DAEMON_V8_FLAGS.length), [...DAEMON_V8_FLAGS])
 
     // A crashed coordinator is restarted by up on its own port, and the nodes find it again.
     process.kill(status.pid, 'SIGKILL')
