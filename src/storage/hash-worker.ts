@@ -3,10 +3,10 @@ import { sha256Digest } from './chunking.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
-/** What the thread is sent: hash the first `length` bytes of `buffer`, which the caller leaves alone until the reply */
-export interface HashRequest { id: number, buffer: SharedArrayBuffer, length: number }
-/** What comes back: the digest */
-export interface HashReply { id: number, digest: Uint8Array }
+/** What the thread is sent: `length` bytes at the start of `buffer`, which moves to the thread */
+export interface HashRequest { id: number, buffer: ArrayBuffer, length: number }
+/** What comes back: the digest, and the buffer moved back for reuse */
+export interface HashReply { id: number, digest: Uint8Array, buffer: ArrayBuffer }
 
 export interface HashWorkerInit {
   /** Inputs smaller than this are hashed on the calling thread: the round trip would cost more (default 256 KiB) */
@@ -27,8 +27,6 @@ export interface HashWorkerComponents {
 interface Pending {
   /** The caller's bytes, kept so a digest can still be made here if the thread goes away */
   bytes: Uint8Array | Uint8ArrayList
-  /** The shared buffer the thread is hashing, free again once the digest is back */
-  buffer: SharedArrayBuffer
   resolve: (digest: Uint8Array) => void
 }
 
@@ -37,12 +35,10 @@ interface Pending {
  * receiving them on the event loop, which a read saturates.
  *
  * A chunk arrives as many pieces that the stream below may still view, so they cannot be handed to the thread
- * themselves: they are copied into a buffer shared with the thread, which the calling side then leaves alone until
- * the digest is back, so only one side touches it at a time. The copy costs a fraction of the hash, and a few
- * buffers serve every chunk. They are shared rather than moved to and fro: a moved buffer comes back as a new
- * object each time, and the one it left behind still counted as external memory until a full collection, so
- * hashing alone made the daemon run a few extra full collections per 500 MB read. Without a thread (before start,
- * after stop, or if it died) digests are made on the calling thread, so a caller never sees this part fail.
+ * themselves: they are copied into a buffer that then moves to the thread and back (transferred, never shared,
+ * so only one side can touch it at a time). The copy costs a fraction of the hash, and a few buffers serve every
+ * chunk. Without a thread (before start, after stop, or if it died) digests are made on the calling thread,
+ * so a caller never sees this part fail.
  */
 export class HashWorker {
   private readonly log: Logger
@@ -52,8 +48,8 @@ export class HashWorker {
   private worker?: Worker
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
-  /** Buffers free for the next chunk, largest first */
-  private pool: SharedArrayBuffer[] = []
+  /** Buffers back from the thread, largest first */
+  private pool: ArrayBuffer[] = []
   private idleTimer?: ReturnType<typeof setTimeout>
 
   constructor (components: HashWorkerComponents, init: HashWorkerInit = {}) {
@@ -103,9 +99,9 @@ export class HashWorker {
     this.nextId = (this.nextId % Number.MAX_SAFE_INTEGER) + 1
     clearTimeout(this.idleTimer)
     return await new Promise(resolve => {
-      this.pending.set(id, { bytes, buffer, resolve })
+      this.pending.set(id, { bytes, resolve })
       const request: HashRequest = { id, buffer, length }
-      worker.postMessage(request)
+      worker.postMessage(request, [buffer])
     })
   }
 
@@ -119,10 +115,10 @@ export class HashWorker {
     return this.pool.reduce((n, b) => n + b.byteLength, 0)
   }
 
-  private settle ({ id, digest }: HashReply): void {
+  private settle ({ id, digest, buffer }: HashReply): void {
     const entry = this.pending.get(id)
+    this.give(buffer)
     if (entry == null) return
-    this.give(entry.buffer)
     this.pending.delete(id)
     entry.resolve(digest)
     if (this.pending.size === 0) this.armIdle()
@@ -142,20 +138,20 @@ export class HashWorker {
   }
 
   /** The smallest pooled buffer that holds `length` bytes, or a new one */
-  private take (length: number): SharedArrayBuffer {
+  private take (length: number): ArrayBuffer {
     let best = -1
     for (let i = 0; i < this.pool.length; i++) if (this.pool[i].byteLength >= length) best = i
-    if (best < 0) return new SharedArrayBuffer(length)
+    if (best < 0) return new ArrayBuffer(length)
     return this.pool.splice(best, 1)[0]
   }
 
-  /** Keeps a buffer the thread is done with for reuse; over the budget, the smallest go first */
-  private give (buffer: SharedArrayBuffer): void {
+  /** Keeps a returned buffer for reuse; over the budget, the smallest go first */
+  private give (buffer: ArrayBuffer): void {
     if (this.worker == null) return
     this.pool.push(buffer)
     this.pool.sort((a, b) => b.byteLength - a.byteLength)
     let bytes = this.pooledBytes
-    while (bytes > this.maxPooledBytes) bytes -= (this.pool.pop() as SharedArrayBuffer).byteLength
+    while (bytes > this.maxPooledBytes) bytes -= (this.pool.pop() as ArrayBuffer).byteLength
   }
 
   private armIdle (): void {
