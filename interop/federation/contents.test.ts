@@ -14,6 +14,8 @@ import { MetaOp } from '../../src/gen/meta.js'
 import { selfIssued } from '../../src/permissions/capability.js'
 import { Cleanup, cli, waitFor } from '../../test/helpers/daemons.js'
 import { startMount } from '../../test/helpers/mount.js'
+import { scrape, sample } from '../../test/helpers/metrics.js'
+import { DaemonFs } from '../../src/fuse/daemon-fs.js'
 import { MemberFederation } from '../../test/helpers/members.js'
 import { logger, startPeer } from '../../test/unit/chunks/fixtures.js'
 import type { CliResult } from '../../test/helpers/daemons.js'
@@ -74,6 +76,29 @@ describe('file contents in other members\' DataStores', () => {
     const r = await cli(['write', '/media/note.txt', '--home', fed.peer('coordinator.bob').dir], { input: 'hello from bob\n' })
     assert.equal(r.code, 0, r.stderr)
     assert.equal(await ok('carol', 'cat', '/media/note.txt'), 'hello from bob\n')
+  })
+
+  it('the owner counts toward popularity only the chunks a ranged read spans', async () => {
+    // large.bin is cut at 1 MiB: four chunks. Carol reads it as a mount does, through her daemon's fs.read.
+    const MiB = 1024 * 1024
+    const local = await readFile(join(work, 'large.bin'))
+    const carol = new DaemonFs(fed.peer('coordinator.carol').daemon!.socket)
+    const alice = fed.peer('coordinator.alice').daemon!
+    const reads = async (): Promise<number> => sample(await scrape(alice), 'collective_popularity_chunk_reads_total')
+    const read = async (offset: number, length?: number): Promise<Buffer> => {
+      const parts: Buffer[] = []
+      for await (const part of carol.stream('/media/large.bin', offset, length)) parts.push(part)
+      return Buffer.concat(parts)
+    }
+    const before = await reads()
+    assert.ok((await read(2 * MiB + 5, 1)).equals(local.subarray(2 * MiB + 5, 2 * MiB + 6)))
+    assert.equal(await reads() - before, 1, 'one byte: the one chunk it is in, not the whole page')
+    // to the end of the file, as a mount's reads ask: the last chunk only
+    assert.ok((await read(3 * MiB + 1)).equals(local.subarray(3 * MiB + 1)))
+    assert.equal(await reads() - before, 2)
+    // the whole file: every chunk
+    assert.ok((await read(0)).equals(local))
+    assert.equal(await reads() - before, 6)
   })
 
   it('a write without the right is refused before any bytes move and changes nothing', async () => {

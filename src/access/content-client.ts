@@ -30,8 +30,10 @@ export interface RemoteContentComponents {
 }
 
 export interface RemoteContentInit {
-  /** Chunks per OPEN_READ page (default 1024: a page answer stays far below the 4 MiB frame limit) */
+  /** Chunks per OPEN_READ page at most (default 1024: a page answer stays far below the 4 MiB frame limit) */
   readPageChunks?: number
+  /** Chunks in a read's first page (default 8); each page that continues a read is twice as long (see PageCache) */
+  firstReadPageChunks?: number
   /** A page's capabilities are renewed when it is this old (default 4 minutes, within their 5-minute life) */
   pageRefreshMs?: number
   /** Bytes of chunks in flight per write (default 8 MiB) and fetched ahead per read (default 8 MiB) */
@@ -56,6 +58,8 @@ export interface RemoteFile {
   size: number
   chunkSize: number
   chunkCount: number
+  /** The bytes a ranged read means to fetch: told to the owner with every page, which counts only their chunks */
+  range?: ByteRange
 }
 
 interface Located {
@@ -69,6 +73,13 @@ interface Page {
   first: number
   fetchedAt: number
   chunks: Located[]
+}
+
+/** A page asked for: chunks `first` to `first + limit - 1` (fewer at the end of the file) */
+interface PageSpan {
+  first: number
+  limit: number
+  page: Promise<Page>
 }
 
 type Placement = MetaResponse['placements'][number]
@@ -93,6 +104,7 @@ export class RemoteContent {
     this.components = components
     this.init = {
       readPageChunks: Math.min(init.readPageChunks ?? 1024, META_PROTOCOL_LIMITS.readPageChunks),
+      firstReadPageChunks: Math.max(1, init.firstReadPageChunks ?? 8),
       pageRefreshMs: init.pageRefreshMs ?? 4 * 60_000,
       writeInflightBytes: init.writeInflightBytes ?? 8 * MiB,
       readAheadBytes: init.readAheadBytes ?? 8 * MiB,
@@ -200,19 +212,24 @@ export class RemoteContent {
     }
   }
 
-  /** Opens the current version of `path` at `coordinator` for reading */
-  async open (coordinator: string, path: string, signal?: AbortSignal): Promise<RemoteFile & { pages: PageCache }> {
-    const res = await this.components.meta.call(coordinator, { op: MetaOp.OPEN_READ, path, firstChunk: 0, limit: this.init.readPageChunks }, { signal })
+  /**
+   * Opens the current version of `path` at `coordinator` for reading: the whole file, or only `range` (which the
+   * owner then counts toward popularity instead of every chunk of the pages it hands out)
+   */
+  async open (coordinator: string, path: string, signal?: AbortSignal, range?: ByteRange): Promise<RemoteFile & { pages: PageCache }> {
+    const limit = Math.min(this.init.firstReadPageChunks, this.init.readPageChunks)
+    const res = await this.components.meta.call(coordinator, { op: MetaOp.OPEN_READ, path, firstChunk: 0, limit, ...rangeFields(range) }, { signal })
     const file: RemoteFile = {
       coordinator,
       entry: fromWireEntry(res.entry!),
       version: res.version,
       size: res.size,
       chunkSize: res.chunkSize,
-      chunkCount: res.chunkCount
+      chunkCount: res.chunkCount,
+      range
     }
-    const pages = new PageCache(this, file, { pageChunks: this.init.readPageChunks, refreshMs: this.init.pageRefreshMs })
-    pages.add(this.toPage(file, 0, res))
+    const pages = new PageCache(this, file, { pageChunks: this.init.readPageChunks, firstPageChunks: this.init.firstReadPageChunks, refreshMs: this.init.pageRefreshMs })
+    pages.add(this.toPage(file, 0, res), limit)
     return { ...file, pages }
   }
 
@@ -232,9 +249,9 @@ export class RemoteContent {
     yield * trimToRange(chunks, first * file.chunkSize, range)
   }
 
-  /** One page of the file's chunk locations and capabilities */
-  async page (file: RemoteFile, first: number, signal?: AbortSignal): Promise<Page> {
-    const res = await this.components.meta.call(file.coordinator, { op: MetaOp.OPEN_READ, path: file.entry.path, firstChunk: first, limit: this.init.readPageChunks }, { signal })
+  /** One page of the file's chunk locations and capabilities: `limit` chunks from `first` (fewer at the end) */
+  async page (file: RemoteFile, first: number, limit: number, signal?: AbortSignal): Promise<Page> {
+    const res = await this.components.meta.call(file.coordinator, { op: MetaOp.OPEN_READ, path: file.entry.path, firstChunk: first, limit, ...rangeFields(file.range) }, { signal })
     if (res.version !== file.version) {
       throw new ConcurrentWriteError(`${file.entry.path} changed while it was being read (version ${file.version} became ${res.version}); read it again`)
     }
@@ -279,43 +296,80 @@ export class RemoteContent {
   }
 }
 
+/** OPEN_READ's fields for a ranged read; none for a whole-file one */
+function rangeFields (range?: ByteRange): { readOffset?: number, readLength?: number } {
+  return range == null ? {} : { readOffset: range.offset, readLength: range.length }
+}
+
 /**
- * The pages of one open file: the one a chunk is on is fetched when first needed (the read-ahead asks for the
+ * The pages of one open file. The page a chunk is on is fetched when first needed (the read-ahead asks for the
  * next page while the current one is still being read), and fetched again once its capabilities near expiry.
- * Only a few pages are kept, so a long file costs no more memory than a short one.
+ *
+ * A read's first page is short (`firstPageChunks`), and each page that continues the one before is twice as long,
+ * up to `pageChunks`; a read that jumps elsewhere starts short again. The owner counts every chunk of a page it
+ * hands out as read (popularity adds copies of hot chunks): with one long page per open, a short read through a
+ * mount, which opens a read to the end of the file, counted a thousand chunks it never fetched. A long read
+ * costs a few more requests (8, 16, … 1024 chunks), and only the last page can hold chunks it does not reach.
+ * Only the two newest pages are kept, so a long file costs no more memory than a short one.
  */
 export class PageCache {
   private readonly content: RemoteContent
   private readonly file: RemoteFile
   private readonly pageChunks: number
+  private readonly firstPageChunks: number
   private readonly refreshMs: number
-  private readonly pages = new Map<number, Promise<Page>>()
+  private readonly spans: PageSpan[] = []
 
-  constructor (content: RemoteContent, file: RemoteFile, init: { pageChunks: number, refreshMs: number }) {
+  constructor (content: RemoteContent, file: RemoteFile, init: { pageChunks: number, firstPageChunks: number, refreshMs: number }) {
     this.content = content
     this.file = file
     this.pageChunks = init.pageChunks
+    this.firstPageChunks = Math.min(init.firstPageChunks, init.pageChunks)
     this.refreshMs = init.refreshMs
   }
 
-  add (page: Page): void {
-    this.pages.set(page.first, Promise.resolve(page))
+  /** A page fetched elsewhere (OPEN_READ's first answer), asked for with `limit` */
+  add (page: Page, limit: number): void {
+    this.keep({ first: page.first, limit, page: Promise.resolve(page) })
   }
 
   async chunk (index: number, signal?: AbortSignal): Promise<Located> {
-    const size = this.pageChunks
-    const first = Math.floor(index / size) * size
-    let page = this.pages.get(first)
-    const stale = page != null && Date.now() - (await page).fetchedAt > this.refreshMs
-    if (page == null || stale) {
-      page = this.content.page(this.file, first, signal)
-      page.catch(() => {})
-      this.pages.set(first, page)
-      // Keep the page just fetched and its neighbour: a read moves forwards, a ranged read jumps.
-      for (const key of [...this.pages.keys()]) if (key !== first && key !== first - size && this.pages.size > 2) this.pages.delete(key)
+    let span = this.covering(index)
+    if (span != null && Date.now() - (await span.page).fetchedAt > this.refreshMs) {
+      // another caller may have fetched it again meanwhile
+      const current = this.covering(index)
+      span = current != null && current !== span ? current : this.fetch(span.first, span.limit, signal)
     }
-    const located = (await page).chunks[index - first]
+    if (span == null) {
+      const before = this.spans.find(s => s.first + s.limit === index)
+      span = this.fetch(index, before == null ? this.firstPageChunks : Math.min(this.pageChunks, before.limit * 2), signal)
+    }
+    const located = (await span.page).chunks[index - span.first]
     if (located == null) throw new ChunkUnavailableError(`chunk ${index} of ${this.file.entry.path} is not in the file's manifest`)
     return located
+  }
+
+  /** The pages asked for so far that are still kept, oldest first (for tests) */
+  get kept (): Array<{ first: number, limit: number }> {
+    return this.spans.map(({ first, limit }) => ({ first, limit }))
+  }
+
+  private covering (index: number): PageSpan | undefined {
+    return this.spans.find(s => index >= s.first && index < s.first + s.limit)
+  }
+
+  private fetch (first: number, limit: number, signal?: AbortSignal): PageSpan {
+    const page = this.content.page(this.file, first, limit, signal)
+    page.catch(() => {})
+    const span = { first, limit, page }
+    this.keep(span)
+    return span
+  }
+
+  private keep (span: PageSpan): void {
+    const same = this.spans.findIndex(s => s.first === span.first)
+    if (same >= 0) this.spans.splice(same, 1)
+    this.spans.push(span)
+    while (this.spans.length > 2) this.spans.shift()
   }
 }

@@ -156,7 +156,7 @@ export class ContentServer {
         addrs: holders.map(p => addressOf(nodes.get(p)))
       }
     })
-    files.noteReads(page.map(c => c.cid))
+    files.noteReads(spannedBy(req, manifest.chunkSize, first, page).map(c => c.cid))
     const tokens = page.length === 0
       ? []
       : await issueCapabilities({ privateKey: this.components.privateKey, holder: caller.peerId, op: 'get', cids: page.map(c => c.cid), ttlMs: this.ttlFor(caller, entry.path, 'read') })
@@ -381,4 +381,15 @@ function addressOf (node?: NodeRecord): Bytes {
   } catch {
     return new Uint8Array(0)
   }
+}
+
+/**
+ * The chunks of a page (chunk `first` onwards) that the reader means to fetch: all of them for a whole-file read,
+ * those its byte range spans for a ranged one. Files are cut evenly, so chunk i holds bytes i × chunkSize onwards.
+ */
+export function spannedBy<T> (req: Pick<MetaRequest, 'readOffset' | 'readLength'>, chunkSize: number, first: number, page: T[]): T[] {
+  if (req.readLength <= 0 || chunkSize <= 0) return page
+  const from = Math.floor(req.readOffset / chunkSize)
+  const to = Math.floor((req.readOffset + req.readLength - 1) / chunkSize)
+  return page.filter((_, i) => first + i >= from && first + i <= to)
 }

@@ -154,8 +154,12 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
     return streamBody({ ...file.entry }, signal => content.read(file, signal))
   })
   route('fs.read', async (ds, p, signal) => {
-    const file = await content.open(ds.coordinator, normalizePath(str(p, 'path')), signal)
-    const range = clampRange(file.size, optionalNumber(p, 'offset') ?? 0, optionalNumber(p, 'length') ?? file.size)
+    const offset = optionalNumber(p, 'offset') ?? 0
+    const length = optionalNumber(p, 'length')
+    // The owner counts only the chunks of this range as read. The size is known only once the file is open, so a
+    // read to the end of the file (as a mount's are) says so with the longest length there is.
+    const file = await content.open(ds.coordinator, normalizePath(str(p, 'path')), signal, { offset, length: length ?? Number.MAX_SAFE_INTEGER - offset })
+    const range = clampRange(file.size, offset, length ?? file.size)
     return streamBody({ ...file.entry, ...range }, signal => content.readRange(file, range.offset, range.length, signal))
   })
   // The daemon's direct local-file transfers are for its own namespace: for another member's DataStore the CLI

@@ -52,7 +52,9 @@ const EMPTY_REQUEST: MetaRequest = {
   expiresAtMs: 0,
   code: '',
   requestedName: '',
-  mtimeMs: 0
+  mtimeMs: 0,
+  readOffset: 0,
+  readLength: 0
 }
 
 /** Sends metadata operations to the coordinator that owns a DataStore (spec: protocols/meta.md) */
