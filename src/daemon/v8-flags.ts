@@ -5,7 +5,7 @@
  * `--initial-old-space-size=128`: a daemon's JavaScript heap is small (about 30 MB live), so V8 sets its old
  * generation's limit only some 24 MB above it. Chunk bytes in flight count against that limit as external memory,
  * and a transfer keeps 10 to 30 MB of them in flight: each full collection then left the heap over its limit
- * again at once, and a 500 MB read ran about 35 full collections back to back, a fifth of the coordinator's
+ * again at once, and a 500 MB read ran 17 to 19 full collections back to back, up to a fifth of the coordinator's
  * time. With a floor of 128 MB under the limit, only the external-memory trigger (every 64 MB of it) is left:
  * five or six per 500 MB. The floor is a limit, not a reservation: memory is still only taken as it is used.
  */
