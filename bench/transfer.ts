@@ -176,7 +176,7 @@ function median (values: number[]): number {
 }
 
 /** One round: the baseline, then put and get of the same bytes right after it */
-interface Run { baselineMbps: number, baselineCpu: BaselineResult['cpu'], writeMbps: number, readMbps: number, transfer: Transfer, load: [number, number] }
+interface Run { baselineMbps: number, baselineCpu: BaselineResult['cpu'], writeMbps: number, readMbps: number, writeRatio: number, readRatio: number, transfer: Transfer, load: [number, number] }
 
 /**
  * Runs the baseline and then put and get of `bytes` new random bytes (a repeat of earlier bytes would be
@@ -193,11 +193,15 @@ async function runOnce (n: number, c: Collective, pid: number, tmp: string, dirs
   const transfer = await putAndGet(c, pid, file, sha, bytes, remote, readTo)
   await unlink(file)
   await cli(c.home, ['rm', remote])
+  const writeMbps = bytes / 1e6 / transfer.writeS
+  const readMbps = bytes / 1e6 / transfer.readS
   return {
     baselineMbps: baseline.mbps,
     baselineCpu: baseline.cpu,
-    writeMbps: bytes / 1e6 / transfer.writeS,
-    readMbps: bytes / 1e6 / transfer.readS,
+    writeMbps,
+    readMbps,
+    writeRatio: writeMbps / baseline.mbps,
+    readRatio: readMbps / baseline.mbps,
     transfer,
     load: [loadAtStart, loadavg()[0]]
   }
@@ -207,7 +211,7 @@ async function runOnce (n: number, c: Collective, pid: number, tmp: string, dirs
 async function cliStartupSeconds (home: string): Promise<number> {
   const times: number[] = []
   for (let i = 0; i < 3; i++) times.push((await cli(home, ['status', '--json'])).seconds)
-  return times.sort((a, b) => a - b)[1]
+  return median(times)
 }
 
 async function main (argv: string[]): Promise<number> {
@@ -284,8 +288,8 @@ async function main (argv: string[]): Promise<number> {
   const writeMbps = median(runs.map(r => r.writeMbps))
   const readMbps = median(runs.map(r => r.readMbps))
   const baselineMbps = median(runs.map(r => r.baselineMbps))
-  const writeRatio = median(runs.map(r => r.writeMbps / r.baselineMbps))
-  const readRatio = median(runs.map(r => r.readMbps / r.baselineMbps))
+  const writeRatio = median(runs.map(r => r.writeRatio))
+  const readRatio = median(runs.map(r => r.readRatio))
   const growth = rssLarge == null ? null : (rssLarge - rssSmall) / 1e6
   const result = {
     benchmark: 'transfer',
@@ -305,8 +309,8 @@ async function main (argv: string[]): Promise<number> {
       baseline_mbps: round(r.baselineMbps, 1),
       write_mbps: round(r.writeMbps, 1),
       read_mbps: round(r.readMbps, 1),
-      write_ratio: round(r.writeMbps / r.baselineMbps, 3),
-      read_ratio: round(r.readMbps / r.baselineMbps, 3),
+      write_ratio: round(r.writeRatio, 3),
+      read_ratio: round(r.readRatio, 3),
       baseline_cpu_s: { sender: round(r.baselineCpu.sender, 2), receiver: round(r.baselineCpu.receiver, 2) },
       write_cpu_s: r.transfer.writeCpu,
       read_cpu_s: r.transfer.readCpu,
