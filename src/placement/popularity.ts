@@ -44,9 +44,16 @@ export class Popularity {
 
   /** Replicas `key` deserves: `base`, plus one per doubling of reads above the hot threshold, at most `max` */
   desiredReplicas (key: string, base: number, max: number): number {
-    const s = this.score(key)
-    if (s < this.hotReads) return base
-    return Math.min(Math.max(base, max), base + 1 + Math.floor(Math.log2(s / this.hotReads)))
+    return this.replicasFor(this.score(key), base, max)
+  }
+
+  /**
+   * Replicas `key` keeps once it has them: each extra one is given up only when the reads fall to half the level
+   * that earned it. Without that margin, a count hovering at a doubling (steady reads, each decaying a little
+   * before the next) earned a replica, lost it and earned it again, copying and deleting the same chunk over and over.
+   */
+  keptReplicas (key: string, base: number, max: number): number {
+    return this.replicasFor(2 * this.score(key), base, max)
   }
 
   /** Keys read often enough now to deserve at least one replica above any base, hottest first */
@@ -67,6 +74,11 @@ export class Popularity {
   /** Keys tracked right now, hot or not */
   get size (): number {
     return this.counters.size
+  }
+
+  private replicasFor (score: number, base: number, max: number): number {
+    if (score < this.hotReads) return base
+    return Math.min(Math.max(base, max), base + 1 + Math.floor(Math.log2(score / this.hotReads)))
   }
 
   private decayed (c: Counter, now: number): number {

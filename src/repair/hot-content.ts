@@ -48,7 +48,9 @@ export interface HotContentStatus {
  * Popularity-based replication on a coordinator: reads of its chunks are counted with time decay; a chunk read
  * often gets a hot target (one copy more per doubling of its reads above the threshold, up to `maxReplicas`) that
  * the repairer restores like any other target, within its bandwidth budget; as the reads stop, the hot target
- * falls and the extra copies are deleted again, never below what the chunk's files ask for.
+ * falls and the extra copies are deleted again, never below what the chunk's files ask for. A copy is given up
+ * only once the reads are down to half the level that earned it, so that steady reads at a threshold do not copy
+ * and delete the same chunk over and over.
  *
  * The hot target is kept in the metadata, the read counts only in memory: after a restart every chunk starts
  * cold, and its extra copies are given back until reads earn them again.
@@ -113,7 +115,7 @@ export class HotContent {
       after = batch[batch.length - 1].cid
       for (const chunk of batch) {
         const own = Math.max(chunk.target, base)
-        const keep = Math.max(own, Math.min(chunk.hotTarget, this.popularity.desiredReplicas(chunk.cid, own, this.maxReplicas)))
+        const keep = Math.max(own, Math.min(chunk.hotTarget, this.popularity.keptReplicas(chunk.cid, own, this.maxReplicas)))
         // Lowered before deleting, so that restore never copies back what is being given up.
         if (keep < chunk.hotTarget) metadata.setHotTarget(chunk.cid, keep)
         if (chunk.refcount === 0) {

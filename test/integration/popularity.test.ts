@@ -99,7 +99,8 @@ describe('popularity: hot content gains replicas up to the maximum and gives the
     const text = await cli(['durability', '--home', coordinator.dir])
     assert.match(text.stdout, new RegExp(`hot +${chunks} \\(read often`))
 
-    // The reads stop: ~12 decayed reads fall below 8 (3 copies) after ~6 s and below 4 (2 copies) after ~16 s.
+    // The reads stop. Each extra copy goes once the count is down to half the level that earned it: ~12 decayed
+    // reads fall below 4 (3 copies) after ~16 s and below 2 (2 copies) after ~26 s.
     await waitFor('every chunk back at 2 copies', async () => (await locate('/hot.bin')).every(c => c.nodes.length === 2), 90_000, 250).catch(explain)
     const cooledMs = Date.now() - hotAt
     console.log(`# cooled: every chunk back at 2 copies ${cooledMs} ms after the last read (half-life ${HALF_LIFE_S} s)`)

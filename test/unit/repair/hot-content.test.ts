@@ -78,9 +78,12 @@ describe('HotContent', () => {
     await repairer.repair()
     assert.equal(metadata.chunkLocations(c.cid).length, 4)
 
+    // 40 reads earned copy 4 at 40 (>= 20) and copy 3 at 10: each goes only at half that level
     clock.set(HALF_LIFE * 1.5)
+    assert.equal((await repairer.repair()).trimmed, 0, '40 reads decayed to ~14: above 10, half the 20 that earned copy 4')
+    clock.set(HALF_LIFE * 2.5)
     let pass = await repairer.repair()
-    assert.equal(pass.trimmed, 1, '40 reads decayed to ~14: one extra copy left')
+    assert.equal(pass.trimmed, 1, '40 reads decayed to ~7: below 10, one extra copy left')
     assert.equal(metadata.chunkLocations(c.cid).length, 3)
     assert.equal(metadata.getChunk(c.cid)?.hotTarget, 3)
 
@@ -95,6 +98,31 @@ describe('HotContent', () => {
     for (const n of nodes) assert.equal(fake.of(n.peerId).has(c.cid), at.includes(n.peerId), `${n.name} holds the chunk only if recorded`)
     assert.deepEqual(metadata.hotChunks(), [], 'no longer hot')
     assert.equal((await repairer.repair()).trimmed, 0)
+  })
+
+  it('does not delete and copy again a chunk whose steady reads hover at a doubling', async () => {
+    const { c, metadata, hot, repairer, clock } = await setup()
+    // Copy 4 is earned at 20 reads. Two reads every 0.1455 half-lives keep the count between ~18.9 (just before
+    // they come, after that decay) and ~20.9 (just after); repair passes run at both points.
+    let copies = 0
+    let trimmed = 0
+    const pass = async (): Promise<void> => {
+      const p = await repairer.repair()
+      copies += p.hotCopies
+      trimmed += p.trimmed
+    }
+    for (let i = 0; i < 21; i++) hot.record(c.cid)
+    await pass()
+    for (let step = 1; step <= 30; step++) {
+      clock.set(step * HALF_LIFE * 0.1455)
+      await pass()
+      hot.record(c.cid)
+      hot.record(c.cid)
+      await pass()
+    }
+    assert.equal(copies, 2, 'copies 3 and 4, once each')
+    assert.equal(trimmed, 0)
+    assert.equal(metadata.chunkLocations(c.cid).length, 4)
   })
 
   it('never trims below the copies the chunk\'s files ask for, and leaves extra copies of chunks that were never hot', async () => {
