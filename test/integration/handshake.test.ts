@@ -14,6 +14,7 @@ import { utf8Extension } from '../../src/identity/cert-fields.js'
 import { createHost } from '../../src/net/host.js'
 import { PeerIdentities } from '../../src/net/peer-identities.js'
 import { call } from '../../src/control/client.js'
+import { META_PROTOCOL } from '../../src/permissions/index.js'
 import { Cleanup, TestFederation, startDaemon, waitFor } from '../helpers/daemons.js'
 import type { RunningDaemon, TestMember } from '../helpers/daemons.js'
 import type { Host } from '../../src/net/host.js'
@@ -104,8 +105,9 @@ describe('certificate handshake between real daemons', () => {
     assert.equal(peer.name, 'node-07@home.collective.local')
     assert.equal(peer.role, 'node')
     assert.equal(peer.member, 'alice')
-    // identify ran on the authenticated connection: a positive control for the refusals below.
-    await waitFor('identify', async () => ((await host.peerStore.get(peerIdFromString(coordinator.status.peerId))).protocols.length > 0))
+    // identify ran on the authenticated connection: a positive control for the refusals below. Its answer lists
+    // the meta protocol; the store holds '/ipfs/id/1.0.0' alone from the moment identify's stream is negotiated.
+    await waitFor('identify', async () => ((await host.peerStore.get(peerIdFromString(coordinator.status.peerId))).protocols.includes(META_PROTOCOL)))
     await host.hangUp(peerIdFromString(coordinator.status.peerId))
   })
 

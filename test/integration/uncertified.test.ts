@@ -59,12 +59,19 @@ async function protocolsOf (daemon: RunningDaemon): Promise<string[]> {
   const host = await createHost({ privateKey: key, role: 'node', chain: [leaf, caCert].map(c => new Uint8Array(c.rawData)), trustStore: new TrustStore({ root: rootCert }), identities: new PeerIdentities() })
   await host.start()
   hosts.push(host)
-  await host.dial(multiaddr(daemon.status.listen[0]))
   const peer = peerIdFromString(daemon.status.peerId)
-  const protocols = await waitFor('identify with the coordinator', async () => {
-    const p = (await host.peerStore.get(peer)).protocols
-    return p.length > 0 ? p : undefined
+  // Identify's result, not the peer store: the store learns '/ipfs/id/1.0.0' alone as soon as identify's own stream
+  // is negotiated, before the answer listing every protocol arrives (CI once read it in that gap)
+  const identified = new Promise<string[]>((resolve) => {
+    host.addEventListener('peer:identify', (evt) => {
+      if (evt.detail.peerId.equals(peer)) resolve(evt.detail.protocols)
+    })
   })
+  await host.dial(multiaddr(daemon.status.listen[0]))
+  const protocols = await Promise.race([
+    identified,
+    new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error('no identify from the coordinator within 20 s')) }, 20_000).unref())
+  ])
   await host.hangUp(peer)
   return protocols
 }
