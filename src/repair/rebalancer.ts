@@ -70,6 +70,13 @@ export class Rebalancer {
   private readonly log: Logger
   /** Bytes moved onto (+) or off (-) a node that its reports may not show yet */
   private readonly pending = new Map<string, Array<{ bytes: number, at: number }>>()
+  /**
+   * Where the scan of each node's chunks stopped. A pass moves at most maxMovesPerPass chunks and a long rebalance
+   * takes many passes: starting each one from the node's first chunk re-read every chunk that could not move (at
+   * its other copies' members, garbage in its grace period) once per pass. The next pass goes on from here and
+   * wraps around once.
+   */
+  private readonly cursors = new Map<string, string>()
   private movedChunks = 0
   private movedBytes = 0
 
@@ -100,7 +107,7 @@ export class Rebalancer {
     const average = [...used.values()].reduce((s, b) => s + b, 0) / capacity
     if (average <= 0) return result
     const exhausted = new Set<string>()
-    const cursors = new Map<string, string>()
+    for (const peerId of this.cursors.keys()) if (!used.has(peerId)) this.cursors.delete(peerId)
     let failures = 0
     while (result.moved < this.maxMovesPerPass && failures < 3) {
       signal?.throwIfAborted()
@@ -108,7 +115,7 @@ export class Rebalancer {
         .filter(n => !exhausted.has(n.peerId) && fill(n) > Math.max(average * (1 + this.tolerance), average + this.minGap))
         .sort((a, b) => fill(b) - fill(a))[0]
       if (source == null) break
-      const move = this.findMove(source, nodes, eligible, fill, average, base, cursors)
+      const move = this.findMove(source, nodes, eligible, fill, average, base)
       if (move == null) { exhausted.add(source.peerId); continue }
       try {
         await this.move(move, signal)
@@ -127,18 +134,30 @@ export class Rebalancer {
     return result
   }
 
-  /** The next chunk on `source` that can go to an emptier node, scanning its chunks from where the last scan stopped */
-  private findMove (source: NodeRecord, nodes: NodeRecord[], eligible: NodeRecord[], fill: (n: NodeRecord) => number, average: number, base: number, cursors: Map<string, string>): Move | undefined {
+  /**
+   * The next chunk on `source` that can go to an emptier node, scanning its chunks from where the last scan stopped
+   * (in this pass or an earlier one) to the end and then from the first up to there: each chunk is looked at once.
+   */
+  private findMove (source: NodeRecord, nodes: NodeRecord[], eligible: NodeRecord[], fill: (n: NodeRecord) => number, average: number, base: number): Move | undefined {
     const { metadata } = this.components
     const byPeer = new Map(nodes.map(n => [n.peerId, n]))
     const receivers = eligible.filter(n => n !== source && fill(n) < average).sort((a, b) => fill(a) - fill(b))
     if (receivers.length === 0) return undefined
+    const start = this.cursors.get(source.peerId) ?? ''
+    let wrapped = start === ''
     while (true) {
-      const cids = metadata.chunksOnPeer(source.peerId, { after: cursors.get(source.peerId) ?? '', limit: this.batchSize })
-      if (cids.length === 0) return undefined
+      const cids = metadata.chunksOnPeer(source.peerId, { after: this.cursors.get(source.peerId) ?? '', limit: this.batchSize })
+      if (cids.length === 0) {
+        if (wrapped) return undefined
+        wrapped = true
+        this.cursors.set(source.peerId, '')
+        continue
+      }
       for (const cid of cids) {
+        // Round to where this scan started: every chunk was looked at (CIDs are ASCII, so JS and SQLite agree on order)
+        if (wrapped && start !== '' && cid > start) return undefined
         // The next scan of this node goes on after the chunk returned, or after the batch when none was.
-        cursors.set(source.peerId, cid)
+        this.cursors.set(source.peerId, cid)
         const info = metadata.getChunk(cid)
         // Unreferenced: garbage, or a write in flight that placed it on purpose.
         if (info == null || info.refcount === 0) continue
