@@ -4,8 +4,6 @@
 import { readFile, stat, chmod } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { parse as parseYaml, stringify } from 'yaml'
-import { z } from 'zod'
 import { writeFileAtomic } from '../identity/files.js'
 import { UsageError } from './errors.js'
 
@@ -51,17 +49,24 @@ const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 const FILE_MODE = 0o600
 const DIR_MODE = 0o700
 
-const schema = z.strictObject({
-  current: z.string().optional(),
-  contexts: z.record(
-    z.string().regex(NAME, 'context names are 1-63 characters of a-z, 0-9 and \'-\', starting with a letter or digit'),
-    z.strictObject({ home: z.string().refine(isAbsolute, 'must be an absolute path') })
-  ).default({})
-}).superRefine((c, ctx) => {
-  if (c.current != null && c.contexts[c.current] == null) {
-    ctx.addIssue({ code: 'custom', path: ['current'], message: `names no context in "contexts" ("${c.current}")` })
-  }
-})
+// yaml and zod take the CLI about 0.15 s to load, more than the rest of a command such as "get" before it talks to
+// the daemon: only a command that finds or writes a contexts file loads them.
+const yaml = async (): Promise<typeof import('yaml')> => await import('yaml')
+
+async function contextsSchema (): Promise<import('zod').ZodType<Contexts>> {
+  const { z } = await import('zod')
+  return z.strictObject({
+    current: z.string().optional(),
+    contexts: z.record(
+      z.string().regex(NAME, 'context names are 1-63 characters of a-z, 0-9 and \'-\', starting with a letter or digit'),
+      z.strictObject({ home: z.string().refine(isAbsolute, 'must be an absolute path') })
+    ).default({})
+  }).superRefine((c, ctx) => {
+    if (c.current != null && c.contexts[c.current] == null) {
+      ctx.addIssue({ code: 'custom', path: ['current'], message: `names no context in "contexts" ("${c.current}")` })
+    }
+  })
+}
 
 /** `$XDG_CONFIG_HOME/collective-p2p/contexts.yaml`, or `~/.config/...` when it is unset or not absolute (as XDG says) */
 export function contextsFile (env: NodeJS.ProcessEnv = process.env): string {
@@ -89,11 +94,11 @@ export async function loadContexts (file: string): Promise<Contexts> {
   }
   let raw: unknown
   try {
-    raw = parseYaml(text)
+    raw = (await yaml()).parse(text)
   } catch (err: any) {
     throw new ContextConfigError(`contexts file ${file} is not valid YAML: ${err.message as string}`)
   }
-  const parsed = schema.safeParse(raw ?? {})
+  const parsed = (await contextsSchema()).safeParse(raw ?? {})
   if (!parsed.success) {
     const problems = parsed.error.issues.map(i => {
       const at = i.path.length > 0 ? i.path.join('.') : '(top level)'
@@ -109,7 +114,7 @@ export async function loadContexts (file: string): Promise<Contexts> {
 /** Readers see the old file or the new one, never half of one; the folder is ours alone, like the file */
 async function saveContexts (file: string, contexts: Contexts): Promise<void> {
   const doc: Contexts = contexts.current != null ? { current: contexts.current, contexts: contexts.contexts } : { contexts: contexts.contexts }
-  await writeFileAtomic(file, stringify(doc), { mode: FILE_MODE, dirMode: DIR_MODE, overwrite: true })
+  await writeFileAtomic(file, (await yaml()).stringify(doc), { mode: FILE_MODE, dirMode: DIR_MODE, overwrite: true })
   await chmod(dirname(file), DIR_MODE)
 }
 

@@ -1,7 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
-import { defaultLogger } from '@libp2p/logger'
 import { call } from '../../control/client.js'
 import { homeLayout } from '../../local/layout.js'
 import { parseSize } from '../../util/units.js'
@@ -42,7 +41,9 @@ export const mountCommand: Command = {
     const readAhead = ctx.values['read-ahead'] != null ? parseSize(String(ctx.values['read-ahead'])) : undefined
     if (readAhead != null && (!Number.isSafeInteger(readAhead) || readAhead <= 0)) throw new UsageError('--read-ahead must be a positive size')
 
+    // Loaded here, like the mount itself: every other command would pay for them at start-up
     const { FuseMount } = await import('../../fuse/mount.js')
+    const { defaultLogger } = await import('@libp2p/logger')
     const mount = new FuseMount({ logger: defaultLogger() }, {
       mountpoint,
       controlSocket,
