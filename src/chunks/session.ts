@@ -97,18 +97,24 @@ export class ChunkSession {
     })
     // it may be settled (abort, timeout, stream failure) while the stream is still opening: awaited below
     answer.catch(() => {})
-    const onAbort = (): void => { this.abandon(id, signal.reason) }
+    let sent = false
+    const onAbort = (): void => { this.giveUp(id, sent, signal.reason) }
     signal.addEventListener('abort', onAbort, { once: true })
     try {
-      const stream = this.stream ?? await this.opening
+      // Before it is sent, `answer` can only fail (the caller's abort, the timeout, the session failing): the
+      // caller then stops waiting for the stream to open.
+      const stream = this.stream ?? await Promise.race([this.opening, answer.then(async () => await this.opening)])
       signal.throwIfAborted()
       // The stream may have ended under us (its connection closed) before our reader heard of it.
       if (stream.writeStatus !== 'writable') this.fail(new ChunkStreamClosedError(`the chunk stream is ${stream.status}`, { unsent: true }))
       // a stream that failed meanwhile has already rejected `answer`
-      if (this.failure == null) this.send(stream, id, req, data)
+      if (this.failure == null) {
+        this.send(stream, id, req, data)
+        sent = true
+      }
       return await answer
     } catch (err: any) {
-      this.abandon(id, err)
+      this.giveUp(id, sent, err)
       return await answer
     } finally {
       signal.removeEventListener('abort', onAbort)
@@ -176,12 +182,19 @@ export class ChunkSession {
     this.settled()
   }
 
-  /** The caller no longer waits for this answer; its slot stays taken until the node answers or the stream ends */
-  private abandon (id: number, reason: Error): void {
+  /**
+   * The caller no longer waits for this answer. A request that went out keeps its slot until the node answers or
+   * the stream ends; one that never left frees it at once, as the node owes nothing for it.
+   */
+  private giveUp (id: number, sent: boolean, reason: Error): void {
     const entry = this.pending.get(id)
-    if (entry == null || entry.abandoned) return
+    if (entry == null) return
+    if (!entry.abandoned) entry.reject(reason)
     entry.abandoned = true
-    entry.reject(reason)
+    if (sent) return
+    this.pending.delete(id)
+    clearTimeout(entry.timer)
+    this.settled()
   }
 
   /** A request was answered: the session has room again, or nothing left and can close */
