@@ -6,6 +6,7 @@ import { RequestTimeoutError } from '../net/errors.js'
 import { verifyCapability } from '../permissions/capability.js'
 import { assertChunkCid } from '../storage/chunking.js'
 import { ChunkNotFoundError, StorageError } from '../storage/errors.js'
+import { KeyedMutex } from '../util/keyed-mutex.js'
 import { Semaphore } from '../util/semaphore.js'
 import { splitDataField } from './frame.js'
 import {
@@ -101,6 +102,12 @@ export class ChunkServer {
   private readonly idleTimeoutMs: number
   private readonly policy: Record<ChunkOperation, readonly Role[]>
   private readonly inflight = new Set<Promise<void>>()
+  /**
+   * One owner change at a time per chunk, each with the store operation it goes with: a refused put takes back
+   * only its own owner row, never a concurrent put's, and a last owner's delete cannot remove bytes that a
+   * concurrent put of the same chunk has just been told are stored
+   */
+  private readonly ownership = new KeyedMutex()
   private controller = new AbortController()
   private started = false
 
@@ -225,15 +232,15 @@ export class ChunkServer {
     let bytes = op === 'put' ? req.data.byteLength : 0
     try {
       let outcome: Outcome
-      let sending = signal
       try {
         outcome = await this.serve(req, op, remotePeer, signal)
       } catch (err: any) {
         if (!timeout.aborted || this.controller.signal.aborted) throw err
-        // Other requests share the stream, so a slow one is answered rather than reset; the answer gets its own time.
         outcome = this.refusal(ChunkStatus.ERROR, new RequestTimeoutError(`${CHUNK_PROTOCOL} request took longer than ${this.timeoutMs} ms`))
-        sending = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.controller.signal])
       }
+      // Other requests share the stream, so a slow one is answered rather than reset: its timeout, or its result
+      // when it finished anyway past the limit (a write the disk was slow to take). The answer gets its own time.
+      const sending = timeout.aborted ? AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.controller.signal]) : signal
       const { response, data } = outcome
       result = RESULTS[response.status ?? ChunkStatus.STATUS_UNSPECIFIED]
       const head = frameHead(ChunkResponse.encode({ ...response, id: req.id }), data?.byteLength ?? 0)
@@ -291,10 +298,20 @@ export class ChunkServer {
     try {
       switch (op) {
         case 'put': {
-          // Owner first: a crash between the two leaves an owner of nothing (a GET finds no chunk), never a chunk
-          // nobody owns and nobody would delete.
-          owners.add(chunk, issuer)
-          await store.put(cid, req.data, { signal })
+          await this.ownership.run(chunk, async () => {
+            const owned = owners.has(chunk, issuer)
+            try {
+              // Owner once the bytes are known to hash to the CID (owning a chunk takes its bytes), and before they
+              // are written: a crash between the two leaves an owner of nothing (a GET finds no chunk), never a
+              // chunk nobody owns and nobody would delete.
+              await store.put(cid, req.data, { signal, onVerified: () => { owners.add(chunk, issuer) } })
+            } catch (err) {
+              // A put refused after that (a full disk, a timeout) makes nobody an owner either: a caller that
+              // records no copy here would never delete it.
+              if (!owned) owners.remove(chunk, issuer)
+              throw err
+            }
+          })
           this.log.trace('stored %c (%d bytes) for %s', cid, req.data.byteLength, identity?.name)
           return { response: { status: ChunkStatus.OK, size: req.data.byteLength, ...await this.capacity() } }
         }
@@ -312,7 +329,9 @@ export class ChunkServer {
         case 'delete': {
           // Gone for this coordinator; the bytes stay while another still keeps the chunk here. Deleting what is
           // not there succeeds: the caller wanted it gone, and it is.
-          if (owners.remove(chunk, issuer) === 0) await store.delete(cid, { signal })
+          await this.ownership.run(chunk, async () => {
+            if (owners.remove(chunk, issuer) === 0) await store.delete(cid, { signal })
+          })
           return { response: { status: ChunkStatus.OK } }
         }
       }

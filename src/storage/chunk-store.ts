@@ -16,6 +16,7 @@ import {
   NotStartedError,
   StoreFullError
 } from './errors.js'
+import { KeyedMutex } from '../util/keyed-mutex.js'
 import { writeFully } from '../util/write-fully.js'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -54,6 +55,14 @@ export interface AbortOptions {
   signal?: AbortSignal
 }
 
+export interface PutOptions extends AbortOptions {
+  /**
+   * Called once the bytes are known to hash to the CID and fit the size limit, before anything is written: the
+   * chunk server records the caller as an owner there, so bytes that do not match make nobody an owner
+   */
+  onVerified?: () => void
+}
+
 export const DEFAULT_RESERVE_BYTES = 64 * MiB
 
 async function statfsFree (path: string): Promise<number> {
@@ -82,7 +91,8 @@ export class ChunkStore {
   private readonly diskFree: (path: string) => Promise<number>
   private readonly sharding: NextToLast
   private readonly blockstore: FsBlockstore
-  private readonly locks = new Map<string, Promise<void>>()
+  /** One write or delete at a time per chunk file */
+  private readonly locks = new KeyedMutex()
   private started = false
   private usedBytes = 0
   private chunkCount = 0
@@ -130,7 +140,7 @@ export class ChunkStore {
     if (!this.started) return
     this.started = false
     // let in-flight writes finish so the next start() counts what they wrote
-    await Promise.all([...this.locks.values()])
+    await this.locks.settled()
     await this.blockstore.close()
     this.log('stopped')
   }
@@ -141,7 +151,7 @@ export class ChunkStore {
    *
    * @throws UnsupportedCidError, ChunkTooLargeError, ChunkVerificationError, StoreFullError
    */
-  async put (cid: CID, bytes: Uint8Array | Uint8ArrayList, options: AbortOptions = {}): Promise<void> {
+  async put (cid: CID, bytes: Uint8Array | Uint8ArrayList, options: PutOptions = {}): Promise<void> {
     this.assertStarted()
     assertChunkCid(cid)
     const size = bytes.byteLength
@@ -152,10 +162,14 @@ export class ChunkStore {
       throw new ChunkVerificationError(`bytes offered for chunk ${cid} do not hash to it`)
     }
     options.signal?.throwIfAborted()
+    options.onVerified?.()
 
     await this.exclusive(cid, async () => {
       this.assertStarted()
-      if (await this.blockstore.has(cid, options)) return
+      // A file of the right size is this chunk (its name is its hash). One of another size is a write the disk
+      // lost part of (a power cut before the kernel flushed it): it is written again rather than kept as stored.
+      const present = await this.storedSize(cid)
+      if (present === size) return
 
       const free = await this.diskFree(this.path)
       options.signal?.throwIfAborted()
@@ -169,8 +183,8 @@ export class ChunkStore {
       this.pendingBytes += size
       try {
         await this.writeChunkFile(cid, bytes, options)
-        this.usedBytes += size
-        this.chunkCount++
+        this.usedBytes += size - (present ?? 0)
+        if (present == null) this.chunkCount++
       } finally {
         this.pendingBytes -= size
       }
@@ -180,9 +194,13 @@ export class ChunkStore {
 
   /**
    * Writes a chunk's file as blockstore-fs would (a temp file `.NAME.tmp` beside it, renamed into place, so a
-   * crash leaves either the whole chunk or a temp file that start() removes), but with one writev of the pieces
-   * the chunk arrived in: blockstore-fs takes one buffer, and joining the pieces copied every chunk a node took.
-   * A disk that fills up under the write is StoreFullError, like one found full before it.
+   * crashed process leaves either the whole chunk or a temp file that start() removes), but with one writev of
+   * the pieces the chunk arrived in: blockstore-fs takes one buffer, and joining the pieces copied every chunk a
+   * node took. A disk that fills up under the write is StoreFullError, like one found full before it.
+   *
+   * Not fsynced, as blockstore-fs does not: a put is acknowledged once the kernel has the bytes, and durability
+   * against a power cut comes from the replicas on other nodes. A file the cut left short is rewritten by the
+   * next put of its chunk (see put()), and one left with wrong bytes is found by the scrubber.
    */
   private async writeChunkFile (cid: CID, bytes: Uint8Array | Uint8ArrayList, options: AbortOptions): Promise<void> {
     const file = this.fileOf(cid)
@@ -229,7 +247,8 @@ export class ChunkStore {
   }
 
   /**
-   * The chunk's bytes as a stream of file reads, for handlers that pass a chunk on without holding it whole.
+   * The chunk's bytes as a stream of file reads. Today one read of the whole file (at most one chunk, 4 MiB);
+   * callers iterate, so that reading in pieces stays a change of this method alone.
    *
    * @throws ChunkNotFoundError
    */
@@ -256,17 +275,25 @@ export class ChunkStore {
   async sizeOf (cid: CID, options: AbortOptions = {}): Promise<number> {
     this.assertStarted()
     options.signal?.throwIfAborted()
-    try {
-      return (await stat(this.fileOf(cid))).size
-    } catch (err) {
-      if (isNotFound(err)) throw new ChunkNotFoundError(`chunk ${cid} is not stored here`)
-      throw err
-    }
+    const size = await this.storedSize(cid)
+    if (size == null) throw new ChunkNotFoundError(`chunk ${cid} is not stored here`)
+    return size
   }
 
   async has (cid: CID, options: AbortOptions = {}): Promise<boolean> {
     this.assertStarted()
-    return this.blockstore.has(cid, options)
+    options.signal?.throwIfAborted()
+    return (await this.storedSize(cid)) != null
+  }
+
+  /** The chunk file's size, or undefined when there is none; any other failure (EACCES, EIO) is thrown, not taken for absence */
+  private async storedSize (cid: CID): Promise<number | undefined> {
+    try {
+      return (await stat(this.fileOf(cid))).size
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw err
+    }
   }
 
   /** Removes a chunk; resolves false when it was not stored */
@@ -274,14 +301,11 @@ export class ChunkStore {
     this.assertStarted()
     return this.exclusive(cid, async () => {
       options.signal?.throwIfAborted()
-      let size: number
-      try {
-        size = (await stat(this.fileOf(cid))).size
-      } catch (err) {
-        if (isNotFound(err)) return false
-        throw err
-      }
-      await this.blockstore.delete(cid, options)
+      const size = await this.storedSize(cid)
+      if (size == null) return false
+      // No signal past this point: an unlink cut short by an abort may still have happened, and the counts
+      // would no longer match the disk.
+      await this.blockstore.delete(cid)
       this.usedBytes -= size
       this.chunkCount--
       this.log.trace('deleted %c (%d bytes)', cid, size)
@@ -291,7 +315,7 @@ export class ChunkStore {
 
   /**
    * Re-hashes what is on disk: false when the file no longer matches its CID (bit rot, a truncated write, a
-   * meddling operator). Streams the file, so it never holds the chunk in memory.
+   * meddling operator).
    *
    * @throws ChunkNotFoundError, UnsupportedCidError
    */
@@ -377,20 +401,9 @@ export class ChunkStore {
   }
 
   private async exclusive<T> (cid: CID, fn: () => Promise<T>): Promise<T> {
-    const key = this.sharding.encode(cid).file
-    const previous = this.locks.get(key) ?? Promise.resolve()
-    let release!: () => void
-    const mine = new Promise<void>(resolve => { release = resolve })
-    const tail = previous.then(async () => mine)
-    this.locks.set(key, tail)
-    try {
-      await previous
-      return await fn()
-    } finally {
-      release()
-      if (this.locks.get(key) === tail) this.locks.delete(key)
-    }
+    return await this.locks.run(this.sharding.encode(cid).file, fn)
   }
+
 
   private assertStarted (): void {
     if (!this.started) throw new NotStartedError('the chunk store is not started')

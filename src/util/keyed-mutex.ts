@@ -1,5 +1,5 @@
 /**
- * One lock per key (a file path): holders of the same key run one after another, different keys run freely.
+ * One lock per key (a file path, a chunk): holders of the same key run one after another, different keys run freely.
  * Entries are dropped when their queue empties, so the map stays as small as the set of busy keys.
  */
 export class KeyedMutex {
@@ -18,5 +18,10 @@ export class KeyedMutex {
       release()
       if (this.tails.get(key) === tail) this.tails.delete(key)
     }
+  }
+
+  /** Resolves once every holder and waiter of the moment is done */
+  async settled (): Promise<void> {
+    await Promise.all([...this.tails.values()])
   }
 }

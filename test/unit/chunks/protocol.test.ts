@@ -438,6 +438,22 @@ describe('/collective/chunk/1.1.0 between two in-process hosts', () => {
     assert.equal((await rejection(node.store.sizeOf(cid))).name, 'ChunkNotFoundError')
   })
 
+  it('a refused put makes nobody an owner: no read of another\'s chunk, and the last owner\'s delete frees it', async () => {
+    const owner = await startCaller('coordinator-first', 'coordinator')
+    const prober = await startCaller('coordinator-prober', 'coordinator')
+    const { cid, bytes } = await chunkOf(1000, 24)
+    await owner.chunks.put(node.host.peerId, cid, bytes)
+
+    // Knowing the CID but not the bytes: the put is refused, and it does not open the chunk to the prober.
+    assert.equal((await rejection(prober.chunks.put(node.host.peerId, cid, new Uint8Array(1000)))).name, 'ChunkRejectedError')
+    assert.equal((await rejection(prober.chunks.get(node.host.peerId, cid))).name, 'ChunkNotFoundError')
+    assert.deepEqual(await prober.chunks.has(node.host.peerId, cid), { present: false, size: 0 })
+
+    // The real owner's delete is the last one: the bytes leave the disk.
+    await owner.chunks.delete(node.host.peerId, cid)
+    assert.equal((await rejection(node.store.sizeOf(cid))).name, 'ChunkNotFoundError')
+  })
+
   it('moves many chunks concurrently over one connection', async () => {
     const chunks = await Promise.all(Array.from({ length: 24 }, async (_, i) => await chunkOf(256 * 1024 + i, 500 + i)))
     await Promise.all(chunks.map(async c => { await client.chunks.put(node.host.peerId, c.cid, c.bytes) }))

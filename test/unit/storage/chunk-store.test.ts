@@ -123,6 +123,36 @@ describe('ChunkStore', () => {
     await assert.rejects(store.put(big.cid, big.bytes), { name: 'ChunkTooLargeError' })
   })
 
+  it('writes again a chunk file that a lost write left short, and keeps the counts right', async () => {
+    const first = await open_()
+    const { cid, bytes } = await chunk(5000, 6)
+    await first.store.put(cid, bytes)
+    // a power cut: the file kept only part of its bytes, and the node starts again over it
+    await first.store.stop()
+    const [file] = await findFiles(first.path, '.data')
+    await writeFile(file, bytes.subarray(0, 1000))
+    const { store } = await open_({ path: first.path })
+    assert.equal(await store.verify(cid), false)
+    await store.put(cid, bytes)
+    assert.equal(await store.verify(cid), true)
+    assert.deepEqual(await store.get(cid), bytes)
+    const stats = await store.stats()
+    assert.equal(stats.usedBytes, 5000)
+    assert.equal(stats.chunkCount, 1)
+  })
+
+  it('tells the caller once the bytes are verified, and never for bytes that do not match', async () => {
+    const { store } = await open_()
+    const { cid, bytes } = await chunk(3000, 7)
+    let told = 0
+    const tampered = bytes.slice()
+    tampered[0] ^= 1
+    await assert.rejects(store.put(cid, tampered, { onVerified: () => { told++ } }), { name: 'ChunkVerificationError' })
+    assert.equal(told, 0)
+    await store.put(cid, bytes, { onVerified: () => { told++ } })
+    assert.equal(told, 1)
+  })
+
   it('is idempotent for a chunk already stored, even under concurrent puts', async () => {
     const { store } = await open_()
     const { cid, bytes } = await chunk(5000, 5)
