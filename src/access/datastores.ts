@@ -5,6 +5,7 @@ import { principalOf, STRATEGIES } from '../permissions/index.js'
 import type { CoordinatorTopicComponents } from '../federation/coordinator-topic.js'
 import type { DataStore, DataStoreRegistry, Strategy } from '../permissions/index.js'
 import type { VerifiedIdentity } from '../identity/index.js'
+import type { Logger } from '@libp2p/interface'
 
 /** Spec: protocols/datastores.md (envelope: announce.md) */
 export const DATASTORES_TOPIC = '/collective/datastores/1'
@@ -31,14 +32,17 @@ export interface DataStoreDirectoryInit {
 /**
  * Every DataStore of the federation and its owner: this coordinator's own from its registry, the others' from
  * their coordinators' announcements. A path belongs to at most one DataStore (they never nest), and every
- * operation on it is answered by that DataStore's coordinator.
+ * operation on it is answered by that DataStore's coordinator. An announced DataStore that would overlap one
+ * already known here is ignored: whoever announces a parent of a DataStore would otherwise be sent its files.
  */
 export class DataStoreDirectory {
   private readonly components: DataStoreDirectoryComponents
   private readonly topic: CoordinatorTopic<DataStore[]>
+  private readonly log: Logger
 
   constructor (components: DataStoreDirectoryComponents, init: DataStoreDirectoryInit = {}) {
     this.components = components
+    this.log = components.logger.forComponent('collective:access:datastores')
     const registry = components.registry
     this.topic = new CoordinatorTopic(components, {
       topic: DATASTORES_TOPIC,
@@ -49,7 +53,7 @@ export class DataStoreDirectory {
       payload: registry == null
         ? undefined
         : () => DataStoreList.encode({ datastores: registry.list().slice(0, MAX_ANNOUNCED_DATASTORES).map(d => ({ path: d.path, owner: d.owner, strategy: d.strategy, replicas: d.replicas, version: d.version })) }),
-      accept: (payload, coordinator) => accept(payload, coordinator)
+      accept: (payload, coordinator) => this.unclaimed(accept(payload, coordinator), coordinator)
     })
   }
 
@@ -77,7 +81,26 @@ export class DataStoreDirectory {
   /** The DataStore `path` lies in, or undefined for a path in no DataStore (this daemon's private namespace) */
   find (path: string): KnownDataStore | undefined {
     const p = normalizePath(path)
-    return this.list().find(d => d.path === p || isDescendant(d.path, p))
+    const holders = this.list().filter(d => d.path === p || isDescendant(d.path, p))
+    // Should an overlap get through, this coordinator's own paths stay its own, and the narrowest claim wins.
+    return holders.sort((a, b) => Number(b.local) - Number(a.local) || b.path.length - a.path.length)[0]
+  }
+
+  /**
+   * What `coordinator` announced less what overlaps a DataStore of this coordinator or one another coordinator
+   * announced first. Ignored rather than rejected: which came first is this daemon's view, not a rule the
+   * publisher broke, and the rest of its announcement stands.
+   */
+  private unclaimed (announced: DataStore[], coordinator: VerifiedIdentity): DataStore[] {
+    const taken = [
+      ...(this.components.registry?.list() ?? []),
+      ...this.topic.current().filter(h => h.coordinator.peerId !== coordinator.peerId).flatMap(h => h.value)
+    ]
+    return announced.filter(d => {
+      const clash = taken.find(t => t.path === d.path || isDescendant(t.path, d.path) || isDescendant(d.path, t.path))
+      if (clash != null) this.log('ignored %s announced by %s: it overlaps %s, owned by %s', d.path, coordinator.name, clash.path, clash.owner)
+      return clash == null
+    })
   }
 }
 
@@ -87,6 +110,9 @@ function accept (payload: Uint8Array, coordinator: VerifiedIdentity): DataStore[
   return list.datastores.map(d => {
     if (d.owner !== principal) throw new InvalidAnnouncementError(`${coordinator.name} announced ${d.path} as owned by ${d.owner}; it speaks only for ${principal}`)
     if (!(STRATEGIES as readonly string[]).includes(d.strategy)) throw new InvalidAnnouncementError(`${d.path} has unknown strategy ${d.strategy}`)
-    return { path: normalizePath(d.path), owner: d.owner, strategy: d.strategy as Strategy, replicas: d.replicas, createdAtMs: 0, version: d.version }
+    const path = normalizePath(d.path)
+    // No registry creates one: `/` would take every path of every daemon, private namespaces included.
+    if (path === '/') throw new InvalidAnnouncementError(`${coordinator.name} announced / as a DataStore`)
+    return { path, owner: d.owner, strategy: d.strategy as Strategy, replicas: d.replicas, createdAtMs: 0, version: d.version }
   })
 }
