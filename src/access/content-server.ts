@@ -7,7 +7,7 @@ import { MetaOp } from '../gen/meta.js'
 import { InvalidManifestError, IsADirectoryError, NotADirectoryError, NotFoundError } from '../metadata/errors.js'
 import { normalizePath, parentOf } from '../metadata/paths.js'
 import { DEFAULT_CAPABILITY_TTL_MS, issueCapabilities } from '../permissions/capability.js'
-import { InvalidMetaRequestError, META_PROTOCOL_LIMITS, TooManyWritesError, UnknownWriteError } from '../permissions/meta-protocol.js'
+import { InvalidMetaRequestError, META_PROTOCOL_LIMITS, TooManyWritesError, UnknownWriteError, WriteTooLargeError } from '../permissions/meta-protocol.js'
 import { principalOf } from '../permissions/subjects.js'
 import { pickTargets } from '../placement/capacity.js'
 import { CHUNK_SIZES, assertChunkCid } from '../storage/chunking.js'
@@ -48,6 +48,8 @@ export interface ContentServerInit {
   capabilityTtlMs?: number
   /** HAS checks in flight at once while committing (default 16) */
   commitChecks?: number
+  /** Most chunks one write may have (default META_PROTOCOL_LIMITS.writeChunks, 2^20) */
+  writeChunks?: number
 }
 
 interface AllocatedChunk {
@@ -91,6 +93,7 @@ export class ContentServer {
   private readonly writeIdleMs: number
   private readonly capabilityTtlMs: number
   private readonly commitChecks: number
+  private readonly writeChunks: number
   private readonly writes = new Map<string, OpenWrite>()
   private readonly log: Logger
   private sweeper?: ReturnType<typeof setInterval>
@@ -100,6 +103,7 @@ export class ContentServer {
     this.writeIdleMs = init.writeIdleMs ?? META_PROTOCOL_LIMITS.writeIdleMs
     this.capabilityTtlMs = init.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS
     this.commitChecks = init.commitChecks ?? 16
+    this.writeChunks = init.writeChunks ?? META_PROTOCOL_LIMITS.writeChunks
     this.log = components.logger.forComponent('collective:access:content')
   }
 
@@ -209,6 +213,12 @@ export class ContentServer {
     if (req.chunks.length === 0 || req.chunks.length > META_PROTOCOL_LIMITS.allocateChunks) {
       throw new InvalidMetaRequestError(`ALLOCATE takes 1 to ${META_PROTOCOL_LIMITS.allocateChunks} chunks, got ${req.chunks.length}`)
     }
+    // Every allocation pins its chunks against garbage collection until the write ends, and each call keeps the
+    // write open: unbounded, one write could grow and hold chunks without end.
+    const last = req.firstChunk + req.chunks.length - 1
+    if (last >= this.writeChunks) {
+      throw new WriteTooLargeError(`chunk ${last} of ${write.path} is beyond the ${this.writeChunks} chunks a write may have`)
+    }
     const exclude = new Set(req.exclude.map(decodePeer))
     const placements: NonNullable<Response['placements']> = []
     const cids: string[] = []
@@ -219,7 +229,11 @@ export class ContentServer {
         throw new InvalidManifestError(`chunk ${index} is ${ref.size} bytes; chunks of this write are 1 to ${write.chunkSize} bytes`)
       }
       const key = cid.toString()
-      if (!write.unpin.has(key)) write.unpin.set(key, this.components.files.pin(key))
+      if (!write.unpin.has(key)) {
+        // Indexes alone do not bound the pins: each index may be announced again with another chunk.
+        if (write.unpin.size >= this.writeChunks) throw new WriteTooLargeError(`${write.path}: a write may pin at most ${this.writeChunks} distinct chunks`)
+        write.unpin.set(key, this.components.files.pin(key))
+      }
       const chunk = this.place(write, index, key, ref.size, exclude)
       write.chunks.set(index, chunk)
       cids.push(key)

@@ -19,6 +19,6 @@ export { createRevocation, verifyRevocation, applyRevocation, RevocationStore, M
 export type { RevocationRecord, RevocationKindName, CreateRevocationOptions, RevocationStoreComponents, AddResult } from './revocations.js'
 export {
   META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf,
-  InvalidMetaRequestError, NotOwnerError, UnknownWriteError, ConcurrentWriteError, TooManyWritesError
+  InvalidMetaRequestError, NotOwnerError, UnknownWriteError, ConcurrentWriteError, TooManyWritesError, WriteTooLargeError
 } from './meta-protocol.js'
 export type { MetaProtocolLimits } from './meta-protocol.js'

@@ -15,6 +15,8 @@ export interface MetaProtocolLimits extends ProtocolLimits {
   readPageChunks: number
   /** Chunks per ALLOCATE, and per capability */
   allocateChunks: number
+  /** Chunks per write: ALLOCATE takes no index at or beyond it, nor pins more distinct chunks for one write */
+  writeChunks: number
   /** Open writes per caller */
   maxOpenWrites: number
   /** An open write idle this long is dropped */
@@ -30,6 +32,8 @@ export const META_PROTOCOL_LIMITS: MetaProtocolLimits = {
   lsPageSize: 1000,
   readPageChunks: 4096,
   allocateChunks: MAX_CAPABILITY_CIDS,
+  // 1 TiB at 1 MiB chunks (a stream of unknown size), 4 TiB at 4 MiB
+  writeChunks: 2 ** 20,
   maxOpenWrites: 16,
   writeIdleMs: 10 * 60_000
 }
@@ -85,6 +89,12 @@ export class TooManyWritesError extends Error {
   name = 'TooManyWritesError'
 }
 
+/** ALLOCATE of a chunk beyond the most one write may have (`writeChunks`) */
+export class WriteTooLargeError extends Error {
+  static name = 'WriteTooLargeError'
+  name = 'WriteTooLargeError'
+}
+
 // Keyed by the stable error names of meta.md; anything unlisted is the coordinator's own failure
 const STATUS_BY_ERROR: Readonly<Record<string, MetaStatus>> = Object.freeze({
   PermissionDeniedError: MetaStatus.DENIED,
@@ -109,6 +119,7 @@ const STATUS_BY_ERROR: Readonly<Record<string, MetaStatus>> = Object.freeze({
   InvalidJoinStringError: MetaStatus.INVALID,
   InvalidRedemptionError: MetaStatus.INVALID,
   InvalidMetaRequestError: MetaStatus.INVALID,
+  WriteTooLargeError: MetaStatus.INVALID,
   AlreadyExistsError: MetaStatus.CONFLICT,
   NotEmptyError: MetaStatus.CONFLICT,
   DataStoreExistsError: MetaStatus.CONFLICT,

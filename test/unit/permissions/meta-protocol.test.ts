@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { MetaOp, MetaRequest, MetaResponse, MetaStatus } from '../../../src/gen/meta.js'
 import { NotFoundError } from '../../../src/metadata/errors.js'
 import { CapabilityExpiredError, GuestNameTakenError, PermissionDeniedError } from '../../../src/permissions/errors.js'
-import { META_PROTOCOL_LIMITS, NotOwnerError, REQUIRED_RIGHT, TooManyWritesError, UnknownWriteError, metaStatusOf } from '../../../src/permissions/meta-protocol.js'
+import { META_PROTOCOL_LIMITS, NotOwnerError, REQUIRED_RIGHT, TooManyWritesError, UnknownWriteError, WriteTooLargeError, metaStatusOf } from '../../../src/permissions/meta-protocol.js'
 
 describe('meta protocol', () => {
   it('maps failures to statuses by their stable names', () => {
@@ -15,6 +15,7 @@ describe('meta protocol', () => {
     assert.equal(metaStatusOf(new Error('disk')), MetaStatus.ERROR)
     assert.equal(metaStatusOf(new UnknownWriteError('x')), MetaStatus.NOT_FOUND)
     assert.equal(metaStatusOf(new TooManyWritesError('x')), MetaStatus.CONFLICT)
+    assert.equal(metaStatusOf(new WriteTooLargeError('x')), MetaStatus.INVALID)
     assert.equal(metaStatusOf(new NotOwnerError('x')), MetaStatus.ERROR)
   })
 
