@@ -117,11 +117,6 @@ export class ContentServer {
     for (const write of [...this.writes.values()]) this.drop(write)
   }
 
-  /** Open writes (for status pages and tests) */
-  get openWrites (): number {
-    return this.writes.size
-  }
-
   async serve (caller: VerifiedIdentity, req: MetaRequest, signal: AbortSignal): Promise<Response> {
     this.dropExpired()
     switch (req.op) {
