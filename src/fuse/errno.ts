@@ -4,7 +4,8 @@ import { FilesystemError } from './errors.js'
 const E = constants.errno
 
 // The daemon reports failures by stable error name (src/metadata/errors.ts, src/transfer/errors.ts,
-// src/chunks/protocol.ts); a name missing here is a backend failure and becomes EIO, never a success.
+// src/chunks/protocol.ts, src/access/control.ts); a name missing here is a backend failure and becomes EIO, never a
+// success.
 const BY_NAME: Record<string, number> = {
   NotFoundError: E.ENOENT,
   AlreadyExistsError: E.EEXIST,
@@ -17,7 +18,9 @@ const BY_NAME: Record<string, number> = {
   ChunkAccessDeniedError: E.EACCES,
   OperationNotAllowedError: E.EACCES,
   NodeFullError: E.ENOSPC,
-  StoreFullError: E.ENOSPC
+  StoreFullError: E.ENOSPC,
+  // mv falls back to copy and remove on EXDEV alone
+  CrossDataStoreMoveError: E.EXDEV
 }
 
 /**

@@ -16,6 +16,8 @@ describe('errno mapping', () => {
     assert.equal(errnoOf(remote('NotADirectoryError')), E.ENOTDIR)
     assert.equal(errnoOf(remote('IsADirectoryError')), E.EISDIR)
     assert.equal(errnoOf(remote('PermissionDeniedError')), E.EACCES)
+    // mv copies and removes only on EXDEV: a move between DataStores must not be a plain I/O error
+    assert.equal(errnoOf(remote('CrossDataStoreMoveError')), E.EXDEV)
     assert.equal(errnoOf(remote('InvalidPathError', 'path "/x" has a name longer than 255 bytes')), E.ENAMETOOLONG)
     assert.equal(errnoOf(remote('InvalidPathError', 'contains a NUL byte')), E.EINVAL)
   })
