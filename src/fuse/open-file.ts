@@ -1,13 +1,16 @@
 import { writeSync } from 'node:fs'
 import { open, unlink } from 'node:fs/promises'
+import { constants } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ReadAhead } from './read-ahead.js'
 import { ReadStreamClosedError } from './read-stream.js'
-import { SpoolError } from './errors.js'
+import { FilesystemError, SpoolError } from './errors.js'
 import { writeFully } from '../util/write-fully.js'
 import type { DaemonFs } from './daemon-fs.js'
 import type { FileHandle } from 'node:fs/promises'
+
+const E = constants.errno
 
 export interface OpenFileInit {
   path: string
@@ -44,6 +47,8 @@ export class OpenFile {
   private readonly init: OpenFileInit
   private readonly daemon: DaemonFs
   private queue: Promise<unknown> = Promise.resolve()
+  /** Set by close(): a read must then fail, since a stream it opened would never be closed */
+  private closed = false
 
   constructor (daemon: DaemonFs, init: OpenFileInit) {
     this.daemon = daemon
@@ -67,6 +72,8 @@ export class OpenFile {
 
   async read (buf: Buffer, length: number, offset: number): Promise<number> {
     while (this.spool == null) {
+      // close() fails the reads waiting with ReadStreamClosedError too, and leaves no spool to answer them.
+      if (this.closed) throw new FilesystemError(E.EBADF, `${this.path} is closed`)
       try {
         return await this.readAhead.read(buf, offset, length)
       } catch (err) {
@@ -115,8 +122,9 @@ export class OpenFile {
     this.pending = false
   }
 
-  /** Removes the spool; what was not uploaded is gone */
+  /** Removes the spool; what was not uploaded is gone. Reads waiting, and any later, fail with EBADF */
   async close (): Promise<void> {
+    this.closed = true
     const spool = this.spool
     this.spool = undefined
     this.readAhead.invalidate()
