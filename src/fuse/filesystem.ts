@@ -226,7 +226,13 @@ export class CollectiveFilesystem {
       // Stored at the first flush (even if nothing is written): until then the mount answers for it alone.
       file.pending = true
       file.mode = mode & 0o7777
-      await file.serial(async () => { await file.truncate(0) })
+      try {
+        await file.serial(async () => { await file.truncate(0) })
+      } catch (err) {
+        // No handle will ever release it: left, it would be listed as an empty file and keep its directory non-empty.
+        await this.releaseFile(file)
+        throw err
+      }
     }
     return this.handleFor(file)
   }

@@ -175,6 +175,17 @@ describe('the mount\'s filesystem operations', () => {
     assert.equal(await errno(fs.getattr('/missing')), E.ENOENT)
   })
 
+  it('leaves no trace of a new file whose spool could not be opened', async () => {
+    const broken = new CollectiveFilesystem({ daemon: daemon as unknown as DaemonFs, logger: defaultLogger() }, { spoolDir: '/nonexistent/spools' })
+    await broken.start()
+    await daemon.mkdir('/d', 0o755)
+    assert.equal(await errno(broken.create('/d/new', 0o644)), E.EIO, 'a local failure other than a full disk is an I/O error')
+    assert.equal(await errno(broken.getattr('/d/new')), E.ENOENT)
+    assert.deepEqual(await broken.readdir('/d'), ['.', '..'])
+    await broken.rmdir('/d')
+    await broken.stop()
+  })
+
   it('reports real capacity divided by the replication factor', async () => {
     (daemon as any).capacity = async () => ({ capacityBytes: 8 * 4096 * 1000, freeBytes: 4 * 4096 * 1000, replication: 2, files: 3, dirs: 1 })
     const s = await fs.statfs()
