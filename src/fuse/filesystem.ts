@@ -157,35 +157,42 @@ export class CollectiveFilesystem {
 
   async unlink (path: string): Promise<void> {
     const open = this.files.get(path)
-    if (open?.pending === true) {
-      this.forget(open)
-      return
-    }
-    const entry = await this.daemon.stat(path)
-    if (entry.type === 'dir') throw new FilesystemError(E.EISDIR, `is a directory: ${path}`)
-    await this.daemon.remove(path)
-    if (open != null) this.forget(open)
+    // An upload in flight would store the file again once it lands: the remove waits for it.
+    await this.inQueues(open == null ? [] : [open], async () => {
+      // A new file the daemon has not stored yet is only forgotten.
+      if (open?.pending !== true) {
+        const entry = await this.daemon.stat(path)
+        if (entry.type === 'dir') throw new FilesystemError(E.EISDIR, `is a directory: ${path}`)
+        await this.daemon.remove(path)
+      }
+      if (open != null) this.forget(open)
+    })
   }
 
   async rename (src: string, dst: string): Promise<void> {
     // Simplest to give the daemon both names as they will be: a new file is stored before it moves.
     await this.store(src)
     await this.store(dst)
-    try {
-      await this.daemon.rename(src, dst)
-    } catch (err: any) {
-      if (err?.remoteName !== 'AlreadyExistsError') throw err
-      await this.renameOntoExisting(src, dst)
-    }
-    const replaced = this.files.get(dst)
-    if (replaced != null) this.forget(replaced)
-    // Open files move with their names, so their pending writes land at the new path.
-    for (const [path, file] of [...this.files]) {
-      if (path !== src && !path.startsWith(src + '/')) continue
-      this.files.delete(path)
-      file.path = dst + path.slice(src.length)
-      this.files.set(file.path, file)
-    }
+    // An upload names its file as it was when it started: the move waits for those in flight, and holds back later
+    // ones until the open files carry their new names.
+    const named = [...this.files.values()].filter(f => f.path === dst || f.path === src || f.path.startsWith(src + '/'))
+    await this.inQueues(named, async () => {
+      try {
+        await this.daemon.rename(src, dst)
+      } catch (err: any) {
+        if (err?.remoteName !== 'AlreadyExistsError') throw err
+        await this.renameOntoExisting(src, dst)
+      }
+      const replaced = this.files.get(dst)
+      if (replaced != null) this.forget(replaced)
+      // Open files move with their names, so their pending writes land at the new path.
+      for (const [path, file] of [...this.files]) {
+        if (path !== src && !path.startsWith(src + '/')) continue
+        this.files.delete(path)
+        file.path = dst + path.slice(src.length)
+        this.files.set(file.path, file)
+      }
+    })
   }
 
   async chmod (path: string, mode: number): Promise<void> {
@@ -306,6 +313,15 @@ export class CollectiveFilesystem {
     return [...this.files.values()].filter(f => f.pending && parentOf(f.path) === dir)
   }
 
+  /**
+   * Runs `fn` in the queues of `files`, so that none of them has an upload in flight meanwhile. The queues are taken
+   * in path order: two callers naming the same files never each hold one that the other waits for.
+   */
+  private async inQueues (files: OpenFile[], fn: () => Promise<void>): Promise<void> {
+    const ordered = [...files].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    await ordered.reduceRight((inner, file) => async () => { await file.serial(inner) }, fn)()
+  }
+
   private async renameOntoExisting (src: string, dst: string): Promise<void> {
     const [from, to] = await Promise.all([this.daemon.stat(src), this.daemon.stat(dst)])
     if (from.type === 'file' && to.type === 'dir') throw new FilesystemError(E.EISDIR, `cannot replace directory ${dst} with a file`)
@@ -335,15 +351,16 @@ export class CollectiveFilesystem {
 
   private async releaseFile (file: OpenFile): Promise<void> {
     if (--file.refs > 0) return
-    if (this.files.get(file.path) === file) this.files.delete(file.path)
     try {
       // release(2)'s result reaches no application; a failure here means flush already reported one.
       await file.serial(async () => { await file.upload() })
     } catch (err: any) {
       this.log.error('%s was not stored at release - %s', file.path, err?.message)
-    } finally {
-      await file.close()
     }
+    // The file kept its name during the upload, so that an unlink or rename of it waited; an open meanwhile took it.
+    if (file.refs > 0) return
+    if (this.files.get(file.path) === file) this.files.delete(file.path)
+    await file.close()
   }
 
   private handleFor (file: OpenFile): number {

@@ -15,6 +15,16 @@ class FakeDaemon {
   readonly entries = new Map<string, RemoteEntry & { data: Buffer }>([['/', this.entry('/', 'dir')]])
   readonly calls: string[] = []
   failPuts = false
+  private held?: Promise<void>
+  private putWaiting?: () => void
+
+  /** Makes puts wait, as an upload in flight, until `resume` is called; `started` resolves once one waits */
+  holdPuts (): { started: Promise<void>, resume: () => void } {
+    let resume = (): void => {}
+    this.held = new Promise<void>(resolve => { resume = () => { this.held = undefined; resolve() } })
+    const started = new Promise<void>(resolve => { this.putWaiting = resolve })
+    return { started, resume }
+  }
 
   entry (path: string, type: 'dir' | 'file', data = Buffer.alloc(0), mode = 0o644): RemoteEntry & { data: Buffer } {
     return { path, type, mode, size: data.length, mtimeMs: 1, ctimeMs: 1, owner: 'alice@home', version: 1, data }
@@ -58,6 +68,10 @@ class FakeDaemon {
 
   async put (path: string, local: string | undefined, size: number, mode?: number): Promise<RemoteEntry> {
     this.calls.push(`put ${path} ${size}`)
+    if (this.held != null) {
+      this.putWaiting?.()
+      await this.held
+    }
     if (this.failPuts) throw new DaemonError('ReplicationError', 'reached 1 of 2 replicas: not enough storage nodes accepted it (1 live)')
     const data = local == null ? Buffer.alloc(0) : (await readFile(local)).subarray(0, size)
     const old = this.entries.get(path)
@@ -144,6 +158,56 @@ describe('the mount\'s filesystem operations', () => {
     await fs.flush(h)
     assert.equal(daemon.entries.get('/x')?.data.toString(), 'data')
     await fs.release(h)
+  })
+
+  it('removes a file whose upload is in flight once the upload lands, so that it does not come back', async () => {
+    daemon.entries.set('/old', daemon.entry('/old', 'file', Buffer.from('stored')))
+    // A new file the daemon knows only once its upload lands, and a stored one
+    const opens: Array<[string, () => Promise<number>]> = [['/new', async () => await fs.create('/new', 0o644)], ['/old', async () => await fs.open('/old')]]
+    for (const [path, open] of opens) {
+      const h = await open()
+      await fs.write(h, Buffer.from('data'), 4, 0)
+      const { started, resume } = daemon.holdPuts()
+      const flushed = fs.flush(h)
+      await started
+      const unlinked = fs.unlink(path)
+      resume()
+      await Promise.all([flushed, unlinked])
+      assert.equal(daemon.entries.has(path), false, `${path} stays removed`)
+      await fs.release(h)
+      assert.equal(daemon.entries.has(path), false, `${path} is not stored at release`)
+    }
+  })
+
+  it('removes a file whose upload at release is in flight (its flush failed)', async () => {
+    const h = await fs.create('/x', 0o644)
+    await fs.write(h, Buffer.from('data'), 4, 0)
+    daemon.failPuts = true
+    assert.equal(await errno(fs.flush(h)), E.EIO)
+    daemon.failPuts = false
+    const { started, resume } = daemon.holdPuts()
+    const released = fs.release(h)
+    await started
+    const unlinked = fs.unlink('/x')
+    resume()
+    await Promise.all([released, unlinked])
+    assert.equal(daemon.entries.has('/x'), false)
+  })
+
+  it('renames a file whose upload is in flight once the upload lands, so that the new bytes move with it', async () => {
+    daemon.entries.set('/a', daemon.entry('/a', 'file', Buffer.from('old')))
+    const h = await fs.open('/a')
+    await fs.write(h, Buffer.from('new'), 3, 0)
+    const { started, resume } = daemon.holdPuts()
+    const flushed = fs.flush(h)
+    await started
+    const renamed = fs.rename('/a', '/b')
+    resume()
+    await Promise.all([flushed, renamed])
+    assert.equal(daemon.entries.has('/a'), false, 'the old name stays free')
+    assert.equal(daemon.entries.get('/b')?.data.toString(), 'new')
+    await fs.release(h)
+    assert.equal(daemon.entries.get('/b')?.data.toString(), 'new')
   })
 
   it('maps renames onto directories to the errno rename(2) gives', async () => {
