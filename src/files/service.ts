@@ -122,10 +122,11 @@ export class FileService {
     return await this.locks.run(p, () => this.metadata.remove(p, { recursive }))
   }
 
+  /** Under both paths' locks: `mv /a //a` locks one path, and opposite moves run one after the other */
   async rename (src: string, dst: string): Promise<Entry> {
     const s = normalizePath(src)
     const d = normalizePath(dst)
-    return await this.locks.run(d, async () => await this.locks.run(s, () => this.metadata.rename(s, d)))
+    return await this.locks.runAll([s, d], () => this.metadata.rename(s, d))
   }
 
   async write (path: string, source: WriteOptions['source'], options: { size?: number, owner: string, mode?: number, signal?: AbortSignal, onProgress?: (bytes: number) => void }): Promise<Entry> {

@@ -24,4 +24,15 @@ export class KeyedMutex {
   async settled (): Promise<void> {
     await Promise.all([...this.tails.values()])
   }
+
+  /**
+   * Runs `fn` holding the locks of several keys. They are taken in sorted order, so two callers wanting the same
+   * pair can never each hold one and wait for the other, and a key named twice is taken once: a lock is not
+   * reentrant, and waiting on one's own lock waits forever.
+   */
+  async runAll<T> (keys: string[], fn: () => Promise<T> | T): Promise<T> {
+    const [first, ...rest] = [...new Set(keys)].sort()
+    if (first == null) return await fn()
+    return await this.run(first, async () => await this.runAll(rest, fn))
+  }
 }
