@@ -147,7 +147,7 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
   route('fs.put', async (ds, p, signal, ctx) => {
     const path = normalizePath(str(p, 'path'))
     const size = optionalNumber(p, 'size')
-    return await content.write(ds.coordinator, path, uploadBody(ctx), { size, mode: optionalNumber(p, 'mode'), signal, onProgress: progressReporter(ctx, size) })
+    return await content.write(ds.coordinator, path, uploadBody(ctx, p), { size, mode: optionalNumber(p, 'mode'), signal, onProgress: progressReporter(ctx, size) })
   })
   route('fs.get', async (ds, p, signal) => {
     const file = await content.open(ds.coordinator, normalizePath(str(p, 'path')), signal)

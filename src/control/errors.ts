@@ -18,6 +18,12 @@ export class ControlProtocolError extends Error {
   name = 'ControlProtocolError'
 }
 
+/** A framed upload whose connection ended before its end frame: the bytes that came are not the whole input */
+export class IncompleteUploadError extends Error {
+  static name = 'IncompleteUploadError'
+  name = 'IncompleteUploadError'
+}
+
 /** An error the daemon reported; keeps the daemon's stable error name */
 export class DaemonError extends Error {
   static name = 'DaemonError'

@@ -61,7 +61,8 @@ export class ControlServer {
   async start (): Promise<void> {
     await mkdir(dirname(this.init.path), { recursive: true, mode: 0o700 })
     await this.clearStaleSocket()
-    // Half-open: an upload ends with the client's FIN, and the answer still has to go back.
+    // Half-open: a client half-closes after its upload (framing.ts says how the end of a body is known), and the
+    // answer still has to go back.
     const server = createServer({ allowHalfOpen: true }, socket => { this.serve(socket) })
     const oldMask = process.umask(0o177)
     try {

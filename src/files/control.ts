@@ -1,5 +1,7 @@
 import { once } from 'node:events'
 import { ControlBody } from '../control/server.js'
+import { ControlProtocolError } from '../control/errors.js'
+import { readFramedBody } from '../control/framing.js'
 import { baseName } from '../metadata/paths.js'
 import { clampRange } from '../transfer/range.js'
 import { optionalNumber, str } from '../control/params.js'
@@ -17,10 +19,15 @@ export interface FileMethodsInit {
   nodes: () => NodeRecord[]
 }
 
-/** The bytes of an upload: the rest of the request's socket */
-export function uploadBody (ctx: ControlContext): AsyncIterable<Uint8Array> {
+/**
+ * The bytes of an upload: the rest of the request's socket, raw when the request declares their size (the writer
+ * checks it), else framed (see framing.ts). The end of the connection alone never completes an upload.
+ */
+export function uploadBody (ctx: ControlContext, params: Record<string, unknown>): AsyncIterable<Uint8Array> {
+  if (params.framed !== true && params.size == null) throw new ControlProtocolError('an upload of unknown size must be framed: the end of the connection cannot tell a whole body from a cut one')
   // Iterating a socket destroys it at the end by default, and the answer still has to go back on it.
-  return ctx.socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
+  const raw = ctx.socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
+  return params.framed === true ? readFramedBody(raw) : raw
 }
 
 /** Counts uploaded bytes into progress lines on the control socket: at most ten a second, whatever the chunk rate */
@@ -72,7 +79,7 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
   control.register('fs.mv', async p => await files.rename(str(p, 'src'), str(p, 'dst')))
 
   control.register('fs.put', async (p, ctx) => {
-    const entry = await files.write(str(p, 'path'), uploadBody(ctx), {
+    const entry = await files.write(str(p, 'path'), uploadBody(ctx, p), {
       size: optionalNumber(p, 'size'),
       owner,
       mode: optionalNumber(p, 'mode'),

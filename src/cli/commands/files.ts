@@ -3,6 +3,7 @@ import { unlinkSync } from 'node:fs'
 import { basename, dirname, join, posix, resolve } from 'node:path'
 import { call, callWithSocket } from '../../control/client.js'
 import { ControlProtocolError } from '../../control/errors.js'
+import { frameHeader } from '../../control/framing.js'
 import { LocalFileError, PartialFile, daemonCannotReach } from '../../files/local-files.js'
 import { homeLayout } from '../../local/layout.js'
 import { formatBytes } from '../../util/units.js'
@@ -82,20 +83,26 @@ async function drained (stream: Writable, onClose: () => Error): Promise<void> {
 
 /**
  * Streams an upload body into the control socket, one chunk at a time and waiting for 'drain', then half-closes
- * the socket, which is how the daemon learns the body is complete.
+ * the socket. A body of unknown size (stdin) goes in frames, and only a source read to its end sends the end
+ * frame: if this process dies first, the daemon sees a cut body, never a complete one (framing.ts).
  */
 async function sendBody (socket: Socket, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, expected?: number): Promise<number> {
   let sent = 0
   const closed = (): Error => new TransferInterruptedError(`the daemon closed the connection after ${sent} bytes of the upload`)
+  const framed = expected == null
   try {
     for await (const chunk of source) {
       if (socket.destroyed) throw closed()
+      // an empty frame would end the body
+      if (chunk.length === 0) continue
       sent += chunk.length
+      if (framed) socket.write(frameHeader(chunk.length))
       if (!socket.write(chunk)) await drained(socket, closed)
     }
     if (expected != null && sent !== expected) {
       throw new LocalFileError(`the local file changed during the upload: expected ${expected} bytes, read ${sent}`)
     }
+    if (framed) socket.write(frameHeader(0))
     socket.end()
     return sent
   } catch (err: any) {
@@ -448,7 +455,8 @@ export const writeCommand: Command = {
   name: 'write',
   summary: 'Store what arrives on stdin as a file in the collective.',
   usage: 'write REMOTEPATH',
-  description: 'Example: tar c photos | collective-p2p write /backup/photos.tar',
+  description: 'Example: tar c photos | collective-p2p write /backup/photos.tar\n' +
+    'The file is stored only once stdin ends; if this command is interrupted first, the old version stays.',
   minPositionals: 1,
   maxPositionals: 1,
   async run (ctx) {
@@ -457,7 +465,7 @@ export const writeCommand: Command = {
     if (process.stdin.isTTY === true && !ctx.json) process.stderr.write('reading from the terminal; end with Ctrl-D\n')
     const bar = new ProgressBar({ label: posix.basename(remote), enabled: !ctx.json })
     try {
-      await upload(ctx, { path: remote }, bar, async socket => { await sendBody(socket, stdin) })
+      await upload(ctx, { path: remote, framed: true }, bar, async socket => { await sendBody(socket, stdin) })
     } finally {
       bar.finish()
       // A daemon that refused early leaves stdin unread; an open stdin would keep the process alive.

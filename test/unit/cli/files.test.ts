@@ -9,6 +9,7 @@ import { dirname, join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defaultLogger } from '@libp2p/logger'
 import { ControlBody, ControlServer } from '../../../src/control/server.js'
+import { readFramedBody } from '../../../src/control/framing.js'
 import type { Socket } from 'node:net'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'src', 'bin.js')
@@ -63,7 +64,7 @@ class FakeDaemon {
       const path = this.norm(p.path)
       this.parentDir(path)
       if (this.nodes.get(path)?.type === 'dir') throw new FsError('IsADirectoryError', `${path} is a directory`)
-      const data = await readBody(socket, progress, p.size)
+      const data = p.framed === true ? await readFramed(socket) : await readBody(socket, progress, p.size)
       if (p.size != null && data.length !== p.size) throw new FsError('SizeMismatchError', `expected ${p.size as number} bytes, got ${data.length}`)
       const version = (this.nodes.get(path)?.version ?? 0) + 1
       this.nodes.set(path, { type: 'file', mode: p.mode ?? 0o644, mtimeMs: Date.now(), version, owner: 'alice', data })
@@ -207,6 +208,13 @@ async function readBody (socket: Socket, progress: (e: Record<string, unknown>) 
     socket.once('end', () => { resolve(Buffer.concat(parts)) })
     socket.once('error', reject)
   })
+}
+
+/** Reads an upload of unknown size, which comes in frames (src/control/framing.ts) */
+async function readFramed (socket: Socket): Promise<Buffer> {
+  const parts: Uint8Array[] = []
+  for await (const bytes of readFramedBody(socket.iterator({ destroyOnReturn: false }))) parts.push(bytes)
+  return Buffer.concat(parts)
 }
 
 async function writeBody (socket: Socket, data: Buffer): Promise<void> {
