@@ -6,7 +6,10 @@ export class MetadataError extends Error {
   override name = 'MetadataError'
 }
 
-/** A path that is not absolute, has `.`/`..`/NUL, or is too long; also operations on `/` that make no sense */
+/**
+ * A path that is not absolute, has `.`/`..`, a control character or a lone surrogate, or is too long; also operations
+ * on `/` that make no sense
+ */
 export class InvalidPathError extends MetadataError {
   static override name = 'InvalidPathError'
   override name = 'InvalidPathError'

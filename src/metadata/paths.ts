@@ -5,6 +5,11 @@ export const MAX_NAME_BYTES = 255
 
 const encoder = new TextEncoder()
 
+const CONTROL = /[\u0001-\u001f\u007f]/
+// With the u flag a surrogate pair is one astral code point, so only an unpaired half matches. (String's
+// isWellFormed() says the same but is ES2024, past the ES2022 library this project compiles against.)
+const LONE_SURROGATE = /\p{Cs}/u
+
 function byteLength (s: string): number {
   return encoder.encode(s).byteLength
 }
@@ -13,7 +18,7 @@ function byteLength (s: string): number {
  * The canonical form of an absolute POSIX path: duplicate and trailing slashes collapsed. Everything is stored
  * and compared in this form, so `/a//b/` and `/a/b` are one entry. `.` and `..` are refused rather than resolved:
  * resolving them is the client's business, and a path that silently escapes where it appears to point is worse
- * than an error.
+ * than an error. Control characters and lone surrogates are refused too.
  *
  * @throws InvalidPathError saying what is wrong
  */
@@ -21,6 +26,10 @@ export function normalizePath (p: string): string {
   if (typeof p !== 'string') throw new InvalidPathError(`path must be a string, got ${typeof p}`)
   if (p.length === 0) throw new InvalidPathError('path is empty')
   if (p.includes('\0')) throw new InvalidPathError(`path ${JSON.stringify(p)} contains a NUL byte`)
+  // A newline or an ESC in a name is printed raw by every member's ls: a terminal escape from someone else.
+  if (CONTROL.test(p)) throw new InvalidPathError(`path ${JSON.stringify(p)} contains a control character`)
+  // A lone surrogate has no UTF-8 form: the name stored is not the one given, and no request could name it again.
+  if (LONE_SURROGATE.test(p)) throw new InvalidPathError(`path ${JSON.stringify(p)} is not well-formed Unicode (a lone surrogate)`)
   if (!p.startsWith('/')) throw new InvalidPathError(`path ${JSON.stringify(p)} is not absolute (must start with /)`)
 
   const segments = p.split('/').filter(s => s.length > 0)

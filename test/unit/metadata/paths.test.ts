@@ -27,6 +27,17 @@ describe('normalizePath', () => {
     assert.throws(() => normalizePath(long), { name: 'InvalidPathError', message: /4096 bytes/ })
   })
 
+  it('rejects control characters, which ls would print raw to another member\'s terminal, and lone surrogates', () => {
+    for (const p of ['/a\nb', '/evil\u001b[2J', '/tab\there', '/del\u007f', '/a\u0001/b']) {
+      assert.throws(() => normalizePath(p), { name: 'InvalidPathError', message: /control character/ }, JSON.stringify(p))
+    }
+    for (const p of ['/\ud800', '/a\udc00b', '/x/\ud83d']) {
+      assert.throws(() => normalizePath(p), { name: 'InvalidPathError', message: /lone surrogate/ }, JSON.stringify(p))
+    }
+    // a surrogate pair is an ordinary character, and so is anything past the C0 range and DEL
+    assert.equal(normalizePath('/\ud83d\ude00/caf\u00e9 \u00a0x'), '/\ud83d\ude00/caf\u00e9 \u00a0x')
+  })
+
   it('accepts names and paths exactly at the limits', () => {
     assert.equal(normalizePath('/' + 'x'.repeat(255)).length, 256)
     const p = ('/' + 'x'.repeat(255)).repeat(16)
