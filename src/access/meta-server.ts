@@ -1,6 +1,6 @@
 import { handleRequests } from '../net/rpc.js'
 import { MetaOp, MetaRequest, MetaResponse, MetaStatus } from '../gen/meta.js'
-import { normalizePath } from '../metadata/paths.js'
+import { moveDestination, normalizePath } from '../metadata/paths.js'
 import {
   META_PROTOCOL, META_PROTOCOL_LIMITS, REQUIRED_RIGHT, metaStatusOf, parseRights, formatRights, principalOf, PermissionDeniedError
 } from '../permissions/index.js'
@@ -150,11 +150,12 @@ export class MetaServer {
         return { entry: toWireEntry(await files.setAttributes(path, { mode: req.mode > 0 ? req.mode : undefined, mtimeMs: req.mtimeMs > 0 ? req.mtimeMs : undefined })) }
       case MetaOp.RM: {
         if (registry.get(path) != null) throw new InvalidMetaRequestError(`${path} is a DataStore's root; it is not removed with rm`)
-        const removed = await files.remove(path, req.recursive)
+        // the path as sent: a trailing slash there means "a directory" (FileService.remove)
+        const removed = await files.remove(req.path, req.recursive)
         return { removedFiles: removed.files, removedDirs: removed.dirs }
       }
       case MetaOp.MV: {
-        const destination = normalizePath(req.destination)
+        const destination = moveDestination(path, req.destination)
         // Moving takes the source away (delete) and puts it at the destination (write); both in our DataStores.
         this.check(caller, destination, MetaOp.MKDIR)
         if (registry.get(path) != null) throw new InvalidMetaRequestError(`${path} is a DataStore's root; it is not moved`)

@@ -1,7 +1,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { MetadataStore } from '../metadata/store.js'
-import { normalizePath } from '../metadata/paths.js'
+import { moveDestination, normalizePath } from '../metadata/paths.js'
+import { NotADirectoryError } from '../metadata/errors.js'
 import { KeyedMutex } from '../util/keyed-mutex.js'
 import { sleep } from '../util/backoff.js'
 import { writeFile, Pins } from '../transfer/writer.js'
@@ -117,15 +118,22 @@ export class FileService {
     }
   }
 
+  /** A path ending in / names a directory, as in POSIX: `rm /a/` refuses a file rather than removing it */
   async remove (path: string, recursive: boolean): Promise<RemoveResult> {
     const p = normalizePath(path)
-    return await this.locks.run(p, () => this.metadata.remove(p, { recursive }))
+    return await this.locks.run(p, () => {
+      if (path.endsWith('/') && this.metadata.stat(p).type !== 'dir') throw new NotADirectoryError(`not a directory: ${path}`)
+      return this.metadata.remove(p, { recursive })
+    })
   }
 
-  /** Under both paths' locks: `mv /a //a` locks one path, and opposite moves run one after the other */
+  /**
+   * Under both paths' locks: `mv /a //a` locks one path, and opposite moves run one after the other. A `dst`
+   * ending in / is a directory to move into (moveDestination).
+   */
   async rename (src: string, dst: string): Promise<Entry> {
     const s = normalizePath(src)
-    const d = normalizePath(dst)
+    const d = moveDestination(s, dst)
     return await this.locks.runAll([s, d], () => this.metadata.rename(s, d))
   }
 

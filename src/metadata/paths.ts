@@ -48,6 +48,16 @@ export function normalizePath (p: string): string {
   return normalized
 }
 
+/**
+ * Where `mv src dst` puts `src`: a `dst` ending in / means "into that directory, under the source's name", as for
+ * put, so `mv /a/f /b/` never quietly replaces a file `/b` or renames `f` to `b`. That the directory exists (and is
+ * one) is the move's to check.
+ */
+export function moveDestination (src: string, dst: string): string {
+  if (dst.endsWith('/')) return joinPath(dst, baseName(src))
+  return normalizePath(dst)
+}
+
 /** The parent directory of a path; `/` is its own parent, as in POSIX */
 export function parentOf (p: string): string {
   const n = normalizePath(p)

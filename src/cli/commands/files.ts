@@ -399,6 +399,8 @@ export const mvCommand: Command = {
   name: 'mv',
   summary: 'Move or rename a file or directory within the collective.',
   usage: 'mv SRC DST',
+  description: 'A DST ending in / means "into that existing directory, under SRC\'s name"; it is an error when DST\n' +
+    'is a file or does not exist. Without the slash DST is the new name, and an existing file there is replaced.',
   minPositionals: 2,
   maxPositionals: 2,
   async run (ctx) {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { defaultLogger } from '@libp2p/logger'
 import { FileService } from '../../../src/files/service.js'
-import { FakeNodes, OWNER } from '../repair/fixtures.js'
+import { FakeNodes, OWNER, node } from '../repair/fixtures.js'
 
 /** Fails instead of hanging when a lock never comes free */
 async function within<T> (ms: number, what: string, p: Promise<T>): Promise<T> {
@@ -19,8 +19,18 @@ async function within<T> (ms: number, what: string, p: Promise<T>): Promise<T> {
 describe('FileService namespace operations', () => {
   let files: FileService
 
+  const put = async (path: string, text: string): Promise<void> => {
+    await files.write(path, (async function * () { yield Buffer.from(text) })(), { size: text.length, owner: OWNER })
+  }
+  const text = async (path: string): Promise<string> => {
+    const parts: Uint8Array[] = []
+    for await (const list of files.read(files.open(path).manifest)) parts.push(list.subarray())
+    return Buffer.concat(parts).toString()
+  }
+
   before(async () => {
-    files = new FileService({ chunks: new FakeNodes(), nodes: () => [], logger: defaultLogger() }, { path: ':memory:' })
+    const nodes = await Promise.all(['a', 'b'].map(async n => await node(n, 'home.collective.local')))
+    files = new FileService({ chunks: new FakeNodes(), nodes: () => nodes, logger: defaultLogger() }, { path: ':memory:' })
     await files.start()
   })
   after(async () => { await files.stop() })
@@ -41,5 +51,27 @@ describe('FileService namespace operations', () => {
     files.mkdir('/y', false, OWNER)
     const results = await within(2000, 'opposite moves', Promise.allSettled([files.rename('/x', '/y'), files.rename('/y', '/x')]))
     assert.deepEqual(results.map(r => r.status === 'rejected' ? r.reason.name : r.status), ['AlreadyExistsError', 'AlreadyExistsError'])
+  })
+
+  it('mv to a path ending in / moves into that existing directory, and refuses a file or a missing directory there', async () => {
+    files.mkdir('/p', false, OWNER)
+    files.mkdir('/p/dir', false, OWNER)
+    await put('/p/one', '1')
+    await put('/p/two', '2')
+    await assert.rejects(files.rename('/p/one', '/p/two/'), { name: 'NotADirectoryError' })
+    await assert.rejects(files.rename('/p/two', '/p/newdir/'), { name: 'NotFoundError' })
+    assert.equal(await text('/p/two'), '2', 'the file named as a directory is untouched')
+    assert.equal((await files.rename('/p/one', '/p/dir/')).path, '/p/dir/one')
+    assert.equal((await files.rename('/p/dir/one', '/')).path, '/one')
+    assert.equal(await text('/one'), '1')
+  })
+
+  it('rm of a path ending in / removes a directory but refuses a file', async () => {
+    files.mkdir('/r', false, OWNER)
+    files.mkdir('/r/d', false, OWNER)
+    await put('/r/a', 'a')
+    await assert.rejects(files.remove('/r/a/', false), { name: 'NotADirectoryError' })
+    assert.equal(await text('/r/a'), 'a')
+    assert.equal((await files.remove('/r/d/', false)).dirs, 1)
   })
 })
