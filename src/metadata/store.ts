@@ -16,7 +16,7 @@ import {
   SchemaVersionError,
   UnknownChunkError
 } from './errors.js'
-import { baseName, normalizePath, parentOf, splitPath } from './paths.js'
+import { MAX_PATH_BYTES, baseName, normalizePath, parentOf, splitPath } from './paths.js'
 
 export type EntryType = 'dir' | 'file'
 
@@ -614,6 +614,7 @@ export class MetadataStore {
       if (s === d) return toEntry(row)
       if (d.startsWith(s + '/')) throw new InvalidPathError(`cannot move ${s} into itself (${d})`)
       this.requireDir(parentOf(d))
+      if (row.type === 'dir') this.requireSubtreeFits(s, d)
 
       const now = this.now()
       const existing = this.row(d)
@@ -638,6 +639,20 @@ export class MetadataStore {
       this.touch(parentOf(d), now)
       return toEntry(this.row(d) as EntryRow)
     })
+  }
+
+  /**
+   * normalizePath checked only the new top path: a deeper one moved below `dst` may grow past the limit, and a
+   * path no request can name is a file no one can read or remove
+   */
+  private requireSubtreeFits (src: string, dst: string): void {
+    const { lo, hi } = subtreeParams(src)
+    const longest = this.stmt<{ bytes: number | null }>('SELECT max(length(CAST(path AS BLOB))) AS bytes FROM entry WHERE path >= ? AND path < ?')
+      .get(lo, hi) as { bytes: number | null }
+    const moved = (longest.bytes ?? 0) - Buffer.byteLength(src) + Buffer.byteLength(dst)
+    if (moved > MAX_PATH_BYTES) {
+      throw new InvalidPathError(`path is longer than ${MAX_PATH_BYTES} bytes: moving ${src} to ${dst} would make a path below it ${moved} bytes long`)
+    }
   }
 
   // --- chunks ----------------------------------------------------------------------------------------------

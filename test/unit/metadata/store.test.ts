@@ -307,6 +307,21 @@ describe('MetadataStore', () => {
     assert.deepEqual([0, 1].map(i => refcount(store, i)), [1, 1])
   })
 
+  it('rename refuses to push a path below the moved directory past the path limit', () => {
+    // the deepest path is exactly 4096 bytes: 2 + 16 × 255 + 14
+    const dir = '/d' + ('/' + 'x'.repeat(254)).repeat(16)
+    const deep = `${dir}/${'y'.repeat(13)}`
+    assert.equal(Buffer.byteLength(deep), 4096)
+    store.mkdir(dir, { owner: OWNER, parents: true })
+    store.commitFile(deep, file([0]))
+    for (const dst of ['/dd', '/é']) {
+      assert.throws(() => store.rename('/d', dst), { name: 'InvalidPathError', message: /longer than 4096 bytes/ }, dst)
+    }
+    assert.equal(store.stat(deep).type, 'file', 'nothing moved')
+    assert.equal(store.rename('/d', '/e').path, '/e', 'a move that keeps every path within the limit')
+    assert.equal(store.stat('/e' + deep.slice(2)).type, 'file')
+  })
+
   it('records chunk locations', () => {
     store.commitFile('/f', file([0, 1], 100, { locations: [{ cid: cids[0], peerIds: ['p2', 'p1'] }, { cid: cids[1], peerIds: ['p1'] }] }))
     assert.deepEqual(store.chunkLocations(cids[0]), ['p1', 'p2'])
