@@ -273,8 +273,9 @@ async function download (ctx: CommandContext, remote: string, local: string | un
     socket.destroy()
     throw new ControlProtocolError(`the daemon announced an invalid size for ${remote}`)
   }
-  // Bytes going to the terminal and a bar on the same terminal would garble each other.
-  const bar = new ProgressBar({ total: size, label: posix.basename(remote), enabled: !ctx.json && !(toStdout && process.stdout.isTTY === true) })
+  // Content on stdout goes to the terminal or to a reader such as less that draws on it too: either way a bar on
+  // stderr, the same terminal, would garble it.
+  const bar = new ProgressBar({ total: size, label: posix.basename(remote), enabled: !ctx.json && !toStdout })
   try {
     if (dest == null) {
       await downloadToStdout(socket, size, remote, bar)

@@ -473,16 +473,32 @@ describe('CLI file commands against a fake daemon', () => {
   })
 
   it('a daemon error exits 1 with its name; --json prints it as JSON', async () => {
-    const [r, cat, bad, dir] = await Promise.all([
-      run(['get', '/nope.txt', join(work, 'nope.txt')]), run(['cat', '/nope.txt', '--json']), run(['ls', 'relative']), run(['cat', '/'])
+    const [r, json, bad, dir] = await Promise.all([
+      run(['get', '/nope.txt', join(work, 'nope.txt')]), run(['get', '/nope.txt', join(work, 'nope.json'), '--json']), run(['ls', 'relative']), run(['cat', '/'])
     ])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /\/nope\.txt does not exist \[NotFoundError\]/)
     assert.deepEqual((await readdir(work)).filter(f => f.startsWith('nope')), [])
-    assert.equal(cat.code, 1)
-    assert.deepEqual(JSON.parse(cat.out), { error: { name: 'NotFoundError', message: '/nope.txt does not exist' } })
+    assert.equal(json.code, 1)
+    assert.deepEqual(JSON.parse(json.out), { error: { name: 'NotFoundError', message: '/nope.txt does not exist' } })
     assert.match(bad.stderr, /\[InvalidPathError\]/)
     assert.match(dir.stderr, /\[IsADirectoryError\]/)
+  })
+
+  it('cat into a pipe draws no progress bar on the terminal behind stderr', async () => {
+    daemon.nodes.set('/big.bin', { type: 'file', mode: 0o644, mtimeMs: Date.now(), version: 1, owner: 'alice', data: randomBytes(16 * 1024 * 1024) })
+    // script gives the command a terminal; stdout goes on to wc as it would to less, stderr stays on the terminal
+    const env = { ...process.env }
+    delete env.COLLECTIVE_HOME
+    const command = ['cat', 'get'].map(c => `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} ${c} /big.bin${c === 'get' ? ' -' : ''} --home ${JSON.stringify(home)} | wc -c`).join('; ')
+    const terminal = await new Promise<string>((resolve, reject) => {
+      const child = spawn('script', ['-qec', command, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+      const out: Buffer[] = []
+      child.stdout.on('data', (c: Buffer) => out.push(c))
+      child.once('error', reject)
+      child.once('close', () => { resolve(Buffer.concat(out).toString()) })
+    })
+    assert.match(terminal, /^16777216\s+16777216\s*$/, JSON.stringify(terminal))
   })
 
   it('put of a missing local file or a directory fails locally with LocalFileError', async () => {
