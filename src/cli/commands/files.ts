@@ -3,6 +3,7 @@ import { unlinkSync } from 'node:fs'
 import { basename, dirname, join, posix, resolve } from 'node:path'
 import { call, callWithSocket } from '../../control/client.js'
 import { ControlProtocolError } from '../../control/errors.js'
+import { UsageError } from '../errors.js'
 import { frameHeader } from '../../control/framing.js'
 import { LocalFileError, PartialFile, daemonCannotReach } from '../../files/local-files.js'
 import { homeLayout } from '../../local/layout.js'
@@ -251,6 +252,8 @@ async function downloadByDaemon (ctx: CommandContext, remote: string, dest: stri
 
 async function download (ctx: CommandContext, remote: string, local: string | undefined): Promise<void> {
   const toStdout = local == null || local === '-'
+  // The file's bytes are what stdout carries then: JSON there too would leave neither readable.
+  if (toStdout && ctx.json) throw new UsageError('--json needs the content to go to a file (get REMOTEPATH LOCALFILE --json): cat and get to stdout write the bytes themselves there')
   const dest = toStdout ? undefined : await resolveDestination(local, remote)
   if (dest != null) {
     const bar = new ProgressBar({ label: posix.basename(remote), enabled: !ctx.json })

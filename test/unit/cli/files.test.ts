@@ -485,6 +485,17 @@ describe('CLI file commands against a fake daemon', () => {
     assert.match(dir.stderr, /\[IsADirectoryError\]/)
   })
 
+  it('--json with the content going to stdout is a usage error, and the daemon is never asked', async () => {
+    daemon.nodes.set('/j.txt', { type: 'file', mode: 0o644, mtimeMs: Date.now(), version: 1, owner: 'alice', data: Buffer.from('raw bytes') })
+    const runs = await Promise.all([run(['cat', '/j.txt', '--json']), run(['get', '/j.txt', '-', '--json']), run(['get', '/j.txt', '--json'])])
+    for (const r of runs) {
+      assert.equal(r.code, 2, r.stderr)
+      assert.equal(JSON.parse(r.out).error.name, 'UsageError')
+      assert.doesNotMatch(r.out, /raw bytes/)
+    }
+    assert.deepEqual(daemon.calls, [])
+  })
+
   it('cat into a pipe draws no progress bar on the terminal behind stderr', async () => {
     daemon.nodes.set('/big.bin', { type: 'file', mode: 0o644, mtimeMs: Date.now(), version: 1, owner: 'alice', data: randomBytes(16 * 1024 * 1024) })
     // script gives the command a terminal; stdout goes on to wc as it would to less, stderr stays on the terminal
