@@ -150,12 +150,14 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
 
   control.register('df', async () => {
     const nodes = init.nodes().map(n => ({ name: n.name, peerId: n.peerId, state: n.state, capacityBytes: n.capacityBytes, usedBytes: n.usedBytes, chunkCount: n.chunkCount }))
+    // A dead node's figures are its last report: what it held is not in the collective now.
     const live = nodes.filter(n => n.state !== 'dead')
     const capacityBytes = live.reduce((s, n) => s + n.capacityBytes, 0)
     const usedBytes = live.reduce((s, n) => s + n.usedBytes, 0)
+    const chunkCount = live.reduce((s, n) => s + n.chunkCount, 0)
     return {
       nodes,
-      total: { capacityBytes, usedBytes, freeBytes: Math.max(0, capacityBytes - usedBytes) },
+      total: { capacityBytes, usedBytes, freeBytes: Math.max(0, capacityBytes - usedBytes), chunkCount },
       replication: files.replication,
       usage: files.metadata.usage()
     }

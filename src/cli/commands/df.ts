@@ -8,7 +8,8 @@ interface DfNode { name: string, peerId: string, state: string, capacityBytes: n
 
 export interface DfResult {
   nodes: DfNode[]
-  total: { capacityBytes: number, usedBytes: number, freeBytes: number }
+  /** Over the nodes that are not dead, by the daemon's rule */
+  total: { capacityBytes: number, usedBytes: number, freeBytes: number, chunkCount: number }
   replication: number
   usage: { files: number, dirs: number, bytes: number, chunks: number, storedBytes: number }
 }
@@ -29,10 +30,9 @@ export const dfCommand: Command = {
     const r = await call(homeLayout(ctx.home).controlSocket, 'df') as DfResult
     ctx.emit(r)
     const nodes = [...r.nodes].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
-    const chunks = nodes.reduce((sum, n) => sum + n.chunkCount, 0)
     ctx.out(table(['NODE', 'STATE', 'CAPACITY', 'USED', 'USE%', 'CHUNKS'], [
       ...nodes.map(n => [n.name, n.state, formatBytes(n.capacityBytes), formatBytes(n.usedBytes), percent(n.usedBytes, n.capacityBytes), n.chunkCount]),
-      ['total', '', formatBytes(r.total.capacityBytes), formatBytes(r.total.usedBytes), percent(r.total.usedBytes, r.total.capacityBytes), chunks]
+      ['total', '', formatBytes(r.total.capacityBytes), formatBytes(r.total.usedBytes), percent(r.total.usedBytes, r.total.capacityBytes), r.total.chunkCount]
     ]))
     ctx.out('')
     const u = r.usage

@@ -106,9 +106,9 @@ class FakeDaemon {
       nodes: [
         { name: 'node-2', peerId: '12D3KooWB', state: 'online', capacityBytes: 10 * 1024 ** 3, usedBytes: 5 * 1024 ** 3, chunkCount: 120 },
         { name: 'node-1', peerId: '12D3KooWA', state: 'online', capacityBytes: 10 * 1024 ** 3, usedBytes: 1024 ** 3, chunkCount: 30 },
-        { name: 'node-3', peerId: '12D3KooWC', state: 'offline', capacityBytes: 0, usedBytes: 0, chunkCount: 0 }
+        { name: 'node-3', peerId: '12D3KooWC', state: 'dead', capacityBytes: 10 * 1024 ** 3, usedBytes: 2 * 1024 ** 3, chunkCount: 40 }
       ],
-      total: { capacityBytes: 20 * 1024 ** 3, usedBytes: 6 * 1024 ** 3, freeBytes: 14 * 1024 ** 3 },
+      total: { capacityBytes: 20 * 1024 ** 3, usedBytes: 6 * 1024 ** 3, freeBytes: 14 * 1024 ** 3, chunkCount: 150 },
       replication: 3,
       usage: { files: 12, dirs: 1, bytes: 2 * 1024 ** 3, chunks: 50, storedBytes: 6 * 1024 ** 3 }
     }))
@@ -455,14 +455,15 @@ describe('CLI file commands against a fake daemon', () => {
     assert.doesNotMatch(dir.out, /chunks/)
   })
 
-  it('df shows a node table with a total line, what is stored and the replication factor', async () => {
+  it('df shows a node table with the daemon\'s total line, what is stored and the replication factor', async () => {
     const [r, j] = await Promise.all([run(['df']), run(['df', '--json'])])
     assert.equal(r.code, 0, r.stderr)
     const lines = r.out.split('\n')
     assert.match(lines[0], /^NODE\s+STATE\s+CAPACITY\s+USED\s+USE%\s+CHUNKS$/)
     assert.match(lines[1], /^node-1\s+online\s+10\.0 GiB\s+1\.0 GiB\s+10%\s+30$/)
     assert.match(lines[2], /^node-2\s+online\s+10\.0 GiB\s+5\.0 GiB\s+50%\s+120$/)
-    assert.match(lines[3], /^node-3\s+offline\s+0 B\s+0 B\s+-\s+0$/)
+    assert.match(lines[3], /^node-3\s+dead\s+10\.0 GiB\s+2\.0 GiB\s+20%\s+40$/)
+    // the total row counts the daemon's totals, which leave the dead node out
     assert.match(lines[4], /^total\s+20\.0 GiB\s+6\.0 GiB\s+30%\s+150$/)
     assert.match(r.out, /free\s+14\.0 GiB/)
     assert.match(r.out, /stored\s+12 files in 1 directory, 2\.0 GiB \(6\.0 GiB with replicas, 50 chunks\)/)

@@ -114,6 +114,24 @@ describe('fs.put over the control socket', () => {
     assert.ok((await contents('/f')).equals(v1), 'the old version is intact')
   })
 
+  it('df totals capacity, use and chunks over the same nodes: those not dead', async () => {
+    const saved = nodes
+    nodes = [
+      { ...saved[0], capacityBytes: 1000, usedBytes: 100, chunkCount: 10 },
+      { ...saved[1], state: 'suspect', capacityBytes: 1000, usedBytes: 200, chunkCount: 20 },
+      { ...saved[2], state: 'dead', capacityBytes: 1000, usedBytes: 400, chunkCount: 40 }
+    ]
+    try {
+      const socket = await openControl(socketPath)
+      writeLine(socket, { method: 'df' })
+      const answer = await readLine(socket) as any
+      socket.destroy()
+      assert.deepEqual(answer.result.total, { capacityBytes: 2000, usedBytes: 300, freeBytes: 1700, chunkCount: 30 })
+    } finally {
+      nodes = saved
+    }
+  })
+
   it('refuses an upload that declares neither its size nor framing', async () => {
     const answer = await rawPut({ path: '/g' }, Buffer.from('whatever'))
     assert.equal(answer.error?.name, 'ControlProtocolError')
