@@ -3,7 +3,7 @@ import { constants, tmpdir } from 'node:os'
 import { OpenFile } from './open-file.js'
 import { createSpoolDir, removeAbandonedSpools } from './spool.js'
 import { baseName, parentOf } from '../metadata/paths.js'
-import { FilesystemError } from './errors.js'
+import { FilesystemError, SpoolError } from './errors.js'
 import type { DaemonFs, RemoteEntry } from './daemon-fs.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
@@ -41,7 +41,10 @@ export interface Statfs {
 }
 
 export interface CollectiveFilesystemInit {
-  /** Where spools of files being written live (default: a new folder under the OS temp dir, removed on stop) */
+  /**
+   * Where spools of files being written live: a folder of this mount's own is made in it, and removed on stop
+   * (default: the OS temp dir). Must be on local disk.
+   */
   spoolDir?: string
   /** Bytes a read stream holds ahead of its reader (default 8 MiB; an open file has two streams at most) */
   readAheadBytes?: number
@@ -67,7 +70,6 @@ export class CollectiveFilesystem {
   private readonly handles = new Map<number, OpenFile>()
   private nextHandle = 1
   private spoolDir?: string
-  private ownSpoolDir = false
   private readonly uid: number
   private readonly gid: number
 
@@ -80,13 +82,14 @@ export class CollectiveFilesystem {
   }
 
   async start (): Promise<void> {
-    if (this.init.spoolDir != null) {
-      this.spoolDir = this.init.spoolDir
-    } else {
-      // a mount that was killed left its spool folder behind: cleared here, by the next mount
-      await removeAbandonedSpools(tmpdir(), this.log)
-      this.spoolDir = await createSpoolDir(tmpdir())
-      this.ownSpoolDir = true
+    // A folder of this mount's own, in the configured spool folder too: one that a killed mount left behind is
+    // found by its name and cleared here, by the next mount, and stop() removes this one whole.
+    const parent = this.init.spoolDir ?? tmpdir()
+    await removeAbandonedSpools(parent, this.log)
+    try {
+      this.spoolDir = await createSpoolDir(parent)
+    } catch (err: any) {
+      throw new SpoolError(`cannot make a spool folder in ${parent}: ${err.message as string}`)
     }
   }
 
@@ -98,7 +101,8 @@ export class CollectiveFilesystem {
     }
     this.handles.clear()
     this.files.clear()
-    if (this.ownSpoolDir && this.spoolDir != null) await rm(this.spoolDir, { recursive: true, force: true })
+    if (this.spoolDir != null) await rm(this.spoolDir, { recursive: true, force: true })
+    this.spoolDir = undefined
   }
 
   async getattr (path: string): Promise<Stat> {

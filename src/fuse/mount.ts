@@ -118,17 +118,24 @@ export class FuseMount {
     await this.checkSpoolOutside()
 
     await this.filesystem.start()
-    const Fuse = loadBinding()
-    const fuse = this.fuse = new (withMountOptions(Fuse, [`big_writes`, `max_write=${this.init.maxWriteBytes ?? 131072}`]))(this.mountpoint, this.operations(), {
-      fsname: 'collective',
-      subtype: 'collective-p2p',
-      timeout: this.timeouts()
-    })
-    await new Promise<void>((resolve, reject) => {
-      fuse.mount((err: Error | null) => {
-        if (err != null) reject(new FuseUnavailableError(`could not mount ${this.mountpoint}: ${err.message}`)); else resolve()
+    try {
+      const Fuse = loadBinding()
+      const fuse = this.fuse = new (withMountOptions(Fuse, [`big_writes`, `max_write=${this.init.maxWriteBytes ?? 131072}`]))(this.mountpoint, this.operations(), {
+        fsname: 'collective',
+        subtype: 'collective-p2p',
+        timeout: this.timeouts()
       })
-    }).catch(async err => { await this.filesystem.stop(); throw err })
+      await new Promise<void>((resolve, reject) => {
+        fuse.mount((err: Error | null) => {
+          if (err != null) reject(new FuseUnavailableError(`could not mount ${this.mountpoint}: ${err.message}`)); else resolve()
+        })
+      })
+    } catch (err) {
+      // the spool folder is this mount's, and nothing else would remove it before the next mount
+      this.fuse = undefined
+      await this.filesystem.stop()
+      throw err
+    }
     this.mounted = true
     this.log('mounted %s', this.mountpoint)
   }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it, beforeEach, afterEach } from 'node:test'
-import { constants } from 'node:os'
-import { readFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { constants, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { defaultLogger } from '@libp2p/logger'
 import { CollectiveFilesystem } from '../../../src/fuse/filesystem.js'
 import { DaemonError } from '../../../src/control/errors.js'
@@ -240,14 +241,41 @@ describe('the mount\'s filesystem operations', () => {
   })
 
   it('leaves no trace of a new file whose spool could not be opened', async () => {
-    const broken = new CollectiveFilesystem({ daemon: daemon as unknown as DaemonFs, logger: defaultLogger() }, { spoolDir: '/nonexistent/spools' })
+    const parent = await mkdtemp(join(tmpdir(), 'spool-parent-'))
+    const broken = new CollectiveFilesystem({ daemon: daemon as unknown as DaemonFs, logger: defaultLogger() }, { spoolDir: parent })
     await broken.start()
+    // the spool folder goes away under the mount
+    await rm(parent, { recursive: true })
     await daemon.mkdir('/d', 0o755)
     assert.equal(await errno(broken.create('/d/new', 0o644)), E.EIO, 'a local failure other than a full disk is an I/O error')
     assert.equal(await errno(broken.getattr('/d/new')), E.ENOENT)
     assert.deepEqual(await broken.readdir('/d'), ['.', '..'])
     await broken.rmdir('/d')
     await broken.stop()
+  })
+
+  it('spools in a folder of its own inside a configured spool folder, clears those of dead mounts, and removes its own on stop', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'spool-parent-'))
+    try {
+      // a folder left by a mount whose process is gone (pid 2^22 + 1 is above any Linux pid_max), and something not ours
+      await mkdir(join(parent, `collective-spool-${2 ** 22 + 1}-abc123`))
+      await writeFile(join(parent, 'unrelated.txt'), 'keep me')
+      const mounted = new CollectiveFilesystem({ daemon: daemon as unknown as DaemonFs, logger: defaultLogger() }, { spoolDir: parent })
+      await mounted.start()
+      const during = await readdir(parent)
+      assert.equal(during.length, 2, `a folder of its own beside the unrelated file, the dead mount's gone: ${during.join(', ')}`)
+      assert.ok(during.includes('unrelated.txt'))
+      assert.match(during.find(n => n !== 'unrelated.txt') as string, new RegExp(`^collective-spool-${process.pid}-`))
+      await mounted.stop()
+      assert.deepEqual(await readdir(parent), ['unrelated.txt'])
+    } finally {
+      await rm(parent, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses to start on a spool folder it cannot write in, saying where', async () => {
+    const fs2 = new CollectiveFilesystem({ daemon: daemon as unknown as DaemonFs, logger: defaultLogger() }, { spoolDir: '/nonexistent/spools' })
+    await assert.rejects(fs2.start(), (err: any) => err.name === 'SpoolError' && err.message.includes('/nonexistent/spools'))
   })
 
   it('reports real capacity divided by the replication factor', async () => {
