@@ -28,7 +28,7 @@ export const mountCommand: Command = {
     'at close and fsync, which return only once every chunk has its replicas (or fail with EIO / ENOSPC).\n' +
     'Ctrl-C, SIGTERM or "collective-p2p unmount DIR" unmount cleanly; a stale mount left by a crash is cleared.',
   options: {
-    'spool-dir': { type: 'string', value: 'DIR', description: 'where files being written are spooled (default: a new temp folder)' },
+    'spool-dir': { type: 'string', value: 'DIR', description: 'where files being written are spooled, in a folder of the mount\'s own (default: the temp dir)' },
     'read-ahead': { type: 'string', value: 'SIZE', description: 'bytes read ahead of each reader of a file (default 8MiB)' }
   },
   minPositionals: 1,
