@@ -148,7 +148,10 @@ describe('fs.put over the control socket', () => {
     child.stdin.on('error', () => {})
     child.stdin.write(randomBytes(1024 * 1024))
     // the daemon has begun reading the upload: it is under way, not refused
-    while (puts.length === served) await new Promise(resolve => setTimeout(resolve, 20))
+    for (let waited = 0; puts.length === served; waited += 20) {
+      assert.ok(waited < 10_000 && child.exitCode == null, 'the CLI never began its upload')
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
     await new Promise(resolve => setTimeout(resolve, 200))
     child.kill('SIGINT')
     await exited
