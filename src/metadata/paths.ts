@@ -5,7 +5,8 @@ export const MAX_NAME_BYTES = 255
 
 const encoder = new TextEncoder()
 
-const CONTROL = /[\u0001-\u001f\u007f]/
+// C0, DEL and C1: U+009B is CSI, which some terminals take as ESC [
+const CONTROL = /[\u0001-\u001f\u007f-\u009f]/
 // With the u flag a surrogate pair is one astral code point, so only an unpaired half matches. (String's
 // isWellFormed() says the same but is ES2024, past the ES2022 library this project compiles against.)
 const LONE_SURROGATE = /\p{Cs}/u

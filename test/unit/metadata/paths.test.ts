@@ -28,13 +28,14 @@ describe('normalizePath', () => {
   })
 
   it('rejects control characters, which ls would print raw to another member\'s terminal, and lone surrogates', () => {
-    for (const p of ['/a\nb', '/evil\u001b[2J', '/tab\there', '/del\u007f', '/a\u0001/b']) {
+    // C1 too: U+009B is CSI, which some terminals take as ESC [
+    for (const p of ['/a\nb', '/evil\u001b[2J', '/tab\there', '/del\u007f', '/a\u0001/b', '/csi\u009b2J', '/a\u0080', '/b\u009f']) {
       assert.throws(() => normalizePath(p), { name: 'InvalidPathError', message: /control character/ }, JSON.stringify(p))
     }
     for (const p of ['/\ud800', '/a\udc00b', '/x/\ud83d']) {
       assert.throws(() => normalizePath(p), { name: 'InvalidPathError', message: /lone surrogate/ }, JSON.stringify(p))
     }
-    // a surrogate pair is an ordinary character, and so is anything past the C0 range and DEL
+    // a surrogate pair is an ordinary character, and so is anything past the C0 and C1 ranges (U+00A0 on)
     assert.equal(normalizePath('/\ud83d\ude00/caf\u00e9 \u00a0x'), '/\ud83d\ude00/caf\u00e9 \u00a0x')
   })
 
