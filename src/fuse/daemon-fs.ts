@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs'
 import { call, callWithSocket } from '../control/client.js'
 import { ControlProtocolError } from '../control/errors.js'
 import { daemonCannotReach } from '../files/local-files.js'
+import { drained } from '../util/drained.js'
 import type { Entry } from '../metadata/store.js'
-import type { Socket } from 'node:net'
 
 /** A local file to upload, and its identity as the uploader opened it */
 export interface LocalFile { path: string, size: number, dev: number, ino: number }
@@ -86,7 +86,8 @@ export class DaemonFs {
           if (local != null && size > 0) {
             for await (const chunk of createReadStream(local, { start: 0, end: size - 1, highWaterMark: 256 * 1024 })) {
               if (socket.destroyed) throw new ControlProtocolError('the daemon closed the connection during the upload')
-              if (!socket.write(chunk)) await drained(socket, signal)
+              // leaving the loop by throwing destroys the read stream of the local file
+              if (!socket.write(chunk)) await drained(socket, () => new ControlProtocolError('the daemon closed the connection during the upload'), signal)
             }
           }
           socket.end()
@@ -134,28 +135,3 @@ export class DaemonFs {
   }
 }
 
-/**
- * Waits until `socket` takes more bytes. A daemon that answers with an error makes the caller destroy the socket,
- * which emits 'close' alone (no 'drain', no 'error'): without 'close' the upload, and the read stream of its local
- * file, would wait forever. Leaving the caller's loop by throwing destroys that read stream.
- */
-async function drained (socket: Socket, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const settle = (err?: Error): void => {
-      socket.off('drain', onDrain)
-      socket.off('close', onClose)
-      socket.off('error', settle)
-      signal?.removeEventListener('abort', onAbort)
-      if (err == null) resolve()
-      else reject(err)
-    }
-    const onDrain = (): void => { settle() }
-    const onClose = (): void => { settle(new ControlProtocolError('the daemon closed the connection during the upload')) }
-    const onAbort = (): void => { settle(signal?.reason) }
-    if (signal?.aborted === true) { onAbort(); return }
-    socket.once('drain', onDrain)
-    socket.once('close', onClose)
-    socket.once('error', settle)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-}

@@ -3,16 +3,17 @@ import { unlinkSync } from 'node:fs'
 import { basename, dirname, join, posix, resolve } from 'node:path'
 import { call, callWithSocket } from '../../control/client.js'
 import { ControlProtocolError } from '../../control/errors.js'
-import { UsageError } from '../errors.js'
 import { frameHeader } from '../../control/framing.js'
 import { LocalFileError, PartialFile, daemonCannotReach } from '../../files/local-files.js'
 import { homeLayout } from '../../local/layout.js'
+import { drained } from '../../util/drained.js'
 import { formatBytes } from '../../util/units.js'
+import { UsageError } from '../errors.js'
 import { table, ago } from '../output.js'
 import { ProgressBar } from '../progress.js'
 import type { FileHandle } from 'node:fs/promises'
 import type { Socket } from 'node:net'
-import type { Readable, Writable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { Command, CommandContext } from '../command.js'
 
 export { LocalFileError }
@@ -62,24 +63,6 @@ export function shortTime (ms: number): string {
 
 function plural (n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
-}
-
-/** Resolves on 'drain'; rejects if the stream dies first, which 'drain' alone would never report */
-async function drained (stream: Writable, onClose: () => Error): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error): void => {
-      stream.off('drain', onDrain)
-      stream.off('close', onCloseEvent)
-      stream.off('error', onError)
-      if (err != null) reject(err); else resolve()
-    }
-    const onDrain = (): void => { done() }
-    const onCloseEvent = (): void => { done(onClose()) }
-    const onError = (err: Error): void => { done(err) }
-    stream.on('drain', onDrain)
-    stream.on('close', onCloseEvent)
-    stream.on('error', onError)
-  })
 }
 
 /**
