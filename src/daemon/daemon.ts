@@ -13,7 +13,6 @@ import { Scrubber } from '../repair/scrubber.js'
 import { registerRepairMethods } from '../repair/control.js'
 import { ChunkOwners } from '../storage/chunk-owners.js'
 import { ChunkStore } from '../storage/chunk-store.js'
-import { HashWorker } from '../storage/hash-worker.js'
 import { ChunkServer } from '../chunks/server.js'
 import { ChunkClient } from '../chunks/client.js'
 import { FileService } from '../files/service.js'
@@ -69,7 +68,6 @@ import type { Host } from '../net/host.js'
 import type { VerifiedIdentity } from '../identity/index.js'
 import type { HealthReport } from '../metrics/health.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface DaemonInit {
   config: DaemonConfig
@@ -369,12 +367,6 @@ export class Daemon {
     return part
   }
 
-  /** Where the chunks a coordinator or client daemon reads are hashed to check them: a thread of its own, as a read keeps the event loop busy with receiving */
-  private async readVerifier (): Promise<(bytes: Uint8ArrayList) => Promise<Uint8Array>> {
-    const worker = await this.startPart(new HashWorker({ logger: this.logger }))
-    return async bytes => await worker.sha256(bytes)
-  }
-
   /** SWIM membership, node announcements and the directory built on them; coordinators and nodes take part */
   private async startFederation (peer: PeerParts, seeds: string[], localNodes?: () => NodeRecord[]): Promise<Federation> {
     const log = this.oplog.child('membership')
@@ -495,7 +487,7 @@ export class Daemon {
       onRefused: ({ peerId, name, reason, message }) => { this.oplog.child('node-registry').warn('node refused', { node: name ?? peerId, reason, message }) }
     }))
     const federation = await this.startFederation({ host, identity, ...peer }, this.config.federation.bootstrap, () => registry.list())
-    const client = await this.startPart(new ChunkClient({ host, logger: this.logger, capabilities: selfIssued(peer.key), sha256: await this.readVerifier() }))
+    const client = await this.startPart(new ChunkClient({ host, logger: this.logger, capabilities: selfIssued(peer.key) }))
     const chunks = this.chunks = this.resilient(client)
     // Reads are counted into it once the metadata it marks hot chunks in exists (the file service's).
     let hot: HotContent | undefined
@@ -616,7 +608,7 @@ export class Daemon {
         else log.warn('coordinator unreachable, retrying', { coordinator: address, error: error?.message })
       }
     }))
-    const client = await this.startPart(new ChunkClient({ host: peer.host, logger: this.logger, sha256: await this.readVerifier() }))
+    const client = await this.startPart(new ChunkClient({ host: peer.host, logger: this.logger }))
     await this.startAccess(peer, this.chunks = this.resilient(client), undefined, link.peerId)
   }
 
