@@ -122,7 +122,7 @@ export class RemoteContent {
     const { signal } = options
     const sized = await sizeChunks(source, options.size)
     const { chunkSize } = sized
-    const begun = await meta.call(coordinator, { op: MetaOp.BEGIN_WRITE, path, size: options.size ?? 0, chunkSize, mode: options.mode ?? 0 }, { signal })
+    const begun = await meta.call(coordinator, { op: MetaOp.BEGIN_WRITE, path, size: options.size ?? 0, chunkSize, mode: options.mode }, { signal })
     const writeId = begun.writeId
     try {
       const slots = Math.max(2, Math.floor(this.init.writeInflightBytes / chunkSize))

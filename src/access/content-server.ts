@@ -191,7 +191,7 @@ export class ContentServer {
       caller: caller.peerId,
       path,
       chunkSize: req.chunkSize,
-      mode: req.mode > 0 ? req.mode : undefined,
+      mode: req.mode,
       replication: policy.replication,
       place: policy.place,
       chunks: new Map(),

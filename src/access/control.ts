@@ -167,7 +167,7 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
   for (const method of ['fs.putLocal', 'fs.getLocal']) {
     route(method, async ds => { throw new LocalPathUnavailableError(`${ds.path} is ${ds.owner}'s DataStore: its contents go through the routed transfer`) })
   }
-  route('fs.setattr', async (ds, p, signal) => fromWireEntry((await meta.call(ds.coordinator, { op: MetaOp.SETATTR, path: str(p, 'path'), mode: optionalNumber(p, 'mode') ?? 0, mtimeMs: optionalNumber(p, 'mtimeMs') ?? 0 }, { signal })).entry!))
+  route('fs.setattr', async (ds, p, signal) => fromWireEntry((await meta.call(ds.coordinator, { op: MetaOp.SETATTR, path: str(p, 'path'), mode: optionalNumber(p, 'mode'), mtimeMs: optionalNumber(p, 'mtimeMs') }, { signal })).entry!))
 
   // Other members' DataStores appear where they are mounted in the tree, though this namespace has no such folder:
   // a listing of their parent shows them (the mount's `ls /` included).

@@ -147,7 +147,7 @@ export class MetaServer {
       case MetaOp.STAT:
         return { entry: toWireEntry(files.stat(path)) }
       case MetaOp.SETATTR:
-        return { entry: toWireEntry(await files.setAttributes(path, { mode: req.mode > 0 ? req.mode : undefined, mtimeMs: req.mtimeMs > 0 ? req.mtimeMs : undefined })) }
+        return { entry: toWireEntry(await files.setAttributes(path, { mode: req.mode, mtimeMs: req.mtimeMs })) }
       case MetaOp.RM: {
         if (registry.get(path) != null) throw new InvalidMetaRequestError(`${path} is a DataStore's root; it is not removed with rm`)
         // the path as sent: a trailing slash there means "a directory" (FileService.remove)
