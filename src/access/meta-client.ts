@@ -35,7 +35,6 @@ const EMPTY_REQUEST: MetaRequest = {
   destination: '',
   parents: false,
   recursive: false,
-  mode: 0,
   after: '',
   limit: 0,
   firstChunk: 0,
@@ -52,7 +51,6 @@ const EMPTY_REQUEST: MetaRequest = {
   expiresAtMs: 0,
   code: '',
   requestedName: '',
-  mtimeMs: 0,
   readOffset: 0,
   readLength: 0
 }
