@@ -252,8 +252,12 @@ export class RemoteContent {
   /** One page of the file's chunk locations and capabilities: `limit` chunks from `first` (fewer at the end) */
   async page (file: RemoteFile, first: number, limit: number, signal?: AbortSignal): Promise<Page> {
     const res = await this.components.meta.call(file.coordinator, { op: MetaOp.OPEN_READ, path: file.entry.path, firstChunk: first, limit, ...rangeFields(file.range) }, { signal })
-    if (res.version !== file.version) {
-      throw new ConcurrentWriteError(`${file.entry.path} changed while it was being read (version ${file.version} became ${res.version}); read it again`)
+    // Another file moved over the name (`mv new old`) may carry the same version number: the entry id tells (0: an
+    // older coordinator, which does not send it)
+    const [was, now] = [file.entry.id, res.entry?.id ?? 0]
+    if (res.version !== file.version || (was > 0 && now > 0 && was !== now)) {
+      const change = res.version !== file.version ? `version ${file.version} became ${res.version}` : 'another file took its name'
+      throw new ConcurrentWriteError(`${file.entry.path} changed while it was being read (${change}); read it again`)
     }
     return this.toPage(file, first, res)
   }

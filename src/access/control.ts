@@ -3,7 +3,7 @@ import { baseName, isDescendant, normalizePath, parentOf } from '../metadata/pat
 import { parseRights, formatRights, NoSuchDataStoreError, NestedDataStoreError, DataStoreExistsError } from '../permissions/index.js'
 import { parseExpiry } from '../util/units.js'
 import { fromWireEntry } from './meta-client.js'
-import { progressReporter, streamBody, uploadBody } from '../files/control.js'
+import { assertOpened, progressReporter, streamBody, uploadBody } from '../files/control.js'
 import { LocalPathUnavailableError } from '../files/local-files.js'
 import { clampRange } from '../transfer/range.js'
 import { optionalNumber, optionalStr, str } from '../control/params.js'
@@ -159,6 +159,7 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
     // The owner counts only the chunks of this range as read. The size is known only once the file is open, so a
     // read to the end of the file (as a mount's are) says so with the longest length there is.
     const file = await content.open(ds.coordinator, normalizePath(str(p, 'path')), signal, { offset, length: length ?? Number.MAX_SAFE_INTEGER - offset })
+    assertOpened({ ...file.entry, version: file.version }, p)
     const range = clampRange(file.size, offset, length ?? file.size)
     return streamBody({ ...file.entry, ...range }, signal => content.readRange(file, range.offset, range.length, signal))
   })
@@ -180,7 +181,7 @@ export function registerAccessMethods (control: ControlServer, init: AccessMetho
       const present = new Set(result.entries.map(e => e.path))
       const mounted = directory.list()
         .filter(d => !d.local && !present.has(d.path) && parentOf(d.path) === path)
-        .map(d => ({ path: d.path, name: baseName(d.path), type: 'dir', mode: 0o755, size: 0, mtimeMs: d.createdAtMs, ctimeMs: d.createdAtMs, owner: d.owner, version: 0 }))
+        .map(d => ({ path: d.path, name: baseName(d.path), type: 'dir', mode: 0o755, size: 0, mtimeMs: d.createdAtMs, ctimeMs: d.createdAtMs, owner: d.owner, version: 0, id: 0 }))
       return mounted.length === 0 ? result : { ...result, entries: [...result.entries, ...mounted].sort((a, b) => a.path.localeCompare(b.path)) }
     })
   }

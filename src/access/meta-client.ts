@@ -26,7 +26,7 @@ export class RemoteMetaError extends Error {
 }
 
 export function fromWireEntry (e: NonNullable<MetaResponse['entry']>): Entry {
-  return { path: e.path, type: e.type === 'dir' ? 'dir' : 'file', mode: e.mode, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, owner: e.owner, version: e.version }
+  return { path: e.path, type: e.type === 'dir' ? 'dir' : 'file', mode: e.mode, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, owner: e.owner, version: e.version, id: e.id }
 }
 
 const EMPTY_REQUEST: MetaRequest = {

@@ -6,7 +6,7 @@ import type { Grant } from '../permissions/index.js'
 // How `/collective/meta/1.0.0` answers carry our records (protocols/meta.md), shared by every handler of the protocol.
 
 export function toWireEntry (e: Entry): NonNullable<MetaResponse['entry']> {
-  return { path: e.path, type: e.type, mode: e.mode, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, owner: e.owner, version: e.version }
+  return { path: e.path, type: e.type, mode: e.mode, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, owner: e.owner, version: e.version, id: e.id }
 }
 
 export function toWireGrant (g: Grant): NonNullable<MetaResponse['grant']> {

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { ControlBody } from '../control/server.js'
 import { ControlProtocolError } from '../control/errors.js'
 import { readFramedBody } from '../control/framing.js'
+import { FileChangedError } from '../metadata/errors.js'
 import { baseName } from '../metadata/paths.js'
 import { clampRange } from '../transfer/range.js'
 import { optionalNumber, str } from '../control/params.js'
@@ -9,6 +10,7 @@ import { PartialFile, assertAbsolute, openForUpload, readChunks } from './local-
 import type { FileIdentity } from './local-files.js'
 import type { ControlServer, ControlContext } from '../control/server.js'
 import type { FileService } from './service.js'
+import type { Entry } from '../metadata/store.js'
 import type { NodeRecord } from '../node-registry/registry.js'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -66,6 +68,25 @@ function absolute (params: Record<string, unknown>, key: string): string {
   const path = str(params, key)
   assertAbsolute(path, `parameter "${key}"`)
   return path
+}
+
+/**
+ * A read that names the content it opened (`version`, and `id` where known), as the FUSE mount's reads do, is
+ * refused once the path holds another: a new version, a file moved over it (`mv new old`, the way editors save)
+ * or one created again. Each read opens its own stream by path, so answering from the new content would hand one
+ * open file the bytes of two.
+ *
+ * @throws FileChangedError
+ */
+export function assertOpened (entry: Entry, p: Record<string, unknown>): void {
+  const version = optionalNumber(p, 'version')
+  if (version == null) return
+  const id = optionalNumber(p, 'id') ?? 0
+  // 0: not known on one side (a file not stored yet, an older coordinator), so only the version can tell
+  const sameFile = id === 0 || entry.id === 0 || id === entry.id
+  if (entry.version !== version || !sameFile) {
+    throw new FileChangedError(`${entry.path} changed since it was opened (version ${version} is now ${sameFile ? `version ${entry.version}` : 'another file'}); open it again`)
+  }
 }
 
 /** The file commands of the CLI, served on the control socket (contract in src/cli/commands/files.ts) */
@@ -140,10 +161,11 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
   // For the FUSE mount: chmod and utimens.
   control.register('fs.setattr', async p => await files.setAttributes(str(p, 'path'), { mode: optionalNumber(p, 'mode'), mtimeMs: optionalNumber(p, 'mtimeMs') }))
 
-  // For the FUSE mount: a byte range of the current version. The result line carries the entry and the clamped
-  // range; exactly `length` raw bytes follow it.
+  // For the FUSE mount: a byte range of the current version, or of the one it opened (assertOpened). The result line
+  // carries the entry and the clamped range; exactly `length` raw bytes follow it.
   control.register('fs.read', async (p) => {
     const { entry, manifest } = files.open(str(p, 'path'))
+    assertOpened(entry, p)
     const range = clampRange(manifest.size, optionalNumber(p, 'offset') ?? 0, optionalNumber(p, 'length') ?? manifest.size)
     return streamBody({ ...entry, ...range }, signal => files.readRange(manifest, range.offset, range.length, signal))
   })

@@ -11,6 +11,9 @@ export interface LocalFile { path: string, size: number, dev: number, ino: numbe
 /** What the daemon says about a path (`fs.stat`, `fs.ls` entries carry their `name` too) */
 export type RemoteEntry = Entry & { name?: string }
 
+/** The content a reader opened: reads that name it fail with FileChangedError once the path holds another */
+export interface OpenedContent { id: number, version: number }
+
 export interface Capacity {
   capacityBytes: number
   freeBytes: number
@@ -105,12 +108,13 @@ export class DaemonFs {
   /**
    * The bytes of `path` from `offset`, `length` of them or up to the end of the file when it is omitted, as the
    * socket delivers them. The socket is read only as fast as the consumer pulls, so a consumer that stops pulling
-   * stops the daemon too (its read-ahead waits on the socket). Aborting `signal` ends the iteration.
+   * stops the daemon too (its read-ahead waits on the socket). Aborting `signal` ends the iteration. With `opened`,
+   * the daemon refuses (FileChangedError) once `path` holds another content than that.
    *
    * @throws ControlProtocolError when the daemon sends more or fewer bytes than it announced
    */
-  async * stream (path: string, offset: number, length?: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
-    const { result, socket } = await callWithSocket(this.socketPath, 'fs.read', { path, offset, length }, { signal })
+  async * stream (path: string, offset: number, length?: number, signal?: AbortSignal, opened?: OpenedContent): AsyncGenerator<Buffer> {
+    const { result, socket } = await callWithSocket(this.socketPath, 'fs.read', { path, offset, length, ...opened }, { signal })
     // An abort while the socket waits for bytes must end the iteration, not only the next one.
     const onAbort = (): void => { socket.destroy() }
     signal?.addEventListener('abort', onAbort, { once: true })

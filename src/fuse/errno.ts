@@ -20,7 +20,10 @@ const BY_NAME: Record<string, number> = {
   NodeFullError: E.ENOSPC,
   StoreFullError: E.ENOSPC,
   // mv falls back to copy and remove on EXDEV alone
-  CrossDataStoreMoveError: E.EXDEV
+  CrossDataStoreMoveError: E.EXDEV,
+  // the open file was replaced under its name (by another client or member): its handle is stale, as on NFS
+  FileChangedError: E.ESTALE,
+  ConcurrentWriteError: E.ESTALE
 }
 
 /**

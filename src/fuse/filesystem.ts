@@ -4,7 +4,7 @@ import { OpenFile } from './open-file.js'
 import { createSpoolDir, removeAbandonedSpools } from './spool.js'
 import { baseName, parentOf } from '../metadata/paths.js'
 import { FilesystemError, SpoolError } from './errors.js'
-import type { DaemonFs, RemoteEntry } from './daemon-fs.js'
+import type { DaemonFs, OpenedContent, RemoteEntry } from './daemon-fs.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
 const E = constants.errno
@@ -14,6 +14,16 @@ const S_IFREG = 0o100000
 const UNCHANGED_ID = 0xffffffff
 /** Block size reported by statfs: capacities are counted in these */
 const BLOCK = 4096
+
+/** An open file with nothing of its own to keep (no writes, not new): it only reads what it opened */
+function mayBeReplaced (file: OpenFile): boolean {
+  return file.opened != null && !file.dirty && !file.pending && !file.spooled
+}
+
+/** Whether two stored contents are one; an id of 0 (or none, from an older daemon) is not known */
+function sameContent (a: OpenedContent | undefined, b: OpenedContent): boolean {
+  return a != null && a.version === b.version && (!(a.id > 0) || !(b.id > 0) || a.id === b.id)
+}
 
 export interface Stat {
   mode: number
@@ -109,7 +119,7 @@ export class CollectiveFilesystem {
     const open = this.files.get(path)
     if (open?.pending === true) {
       const now = open.mtimeMs
-      return this.toStat({ path, type: 'file', mode: open.mode ?? 0o644, size: open.size, mtimeMs: now, ctimeMs: now, owner: '', version: 0 })
+      return this.toStat({ path, type: 'file', mode: open.mode ?? 0o644, size: open.size, mtimeMs: now, ctimeMs: now, owner: '', version: 0, id: 0 })
     }
     const entry = await this.daemon.stat(path)
     // A file with unsent writes is what its spool says, not what the daemon has yet.
@@ -336,17 +346,27 @@ export class CollectiveFilesystem {
     await this.daemon.rename(src, dst)
   }
 
+  /** The open file of `path`, opened now or shared with the handles that have it open; `knownSize` for a new file */
   private async acquire (path: string, knownSize?: number): Promise<OpenFile> {
     let file = this.files.get(path)
-    if (file == null) {
+    if (file == null || mayBeReplaced(file)) {
       let size = knownSize
+      let opened: OpenedContent | undefined
       if (size == null) {
         const entry = await this.daemon.stat(path)
         if (entry.type === 'dir') throw new FilesystemError(E.EISDIR, `is a directory: ${path}`)
         size = entry.size
+        opened = { id: entry.id, version: entry.version }
       }
       // Another open of the same path may have won the race while the stat was in flight.
-      file = this.files.get(path) ?? new OpenFile(this.daemon, { path, size, spoolDir: this.spoolDir as string, readAheadBytes: this.init.readAheadBytes })
+      file = this.files.get(path)
+      // A file replaced under its name by someone else stays with the handles that opened it (their reads fail
+      // with ESTALE); this open reads the new content.
+      if (file != null && opened != null && mayBeReplaced(file) && !sameContent(file.opened, opened)) {
+        this.forget(file)
+        file = undefined
+      }
+      file ??= new OpenFile(this.daemon, { path, size, opened, spoolDir: this.spoolDir as string, readAheadBytes: this.init.readAheadBytes })
       this.files.set(path, file)
     }
     file.refs++

@@ -7,7 +7,7 @@ import { ReadAhead } from './read-ahead.js'
 import { ReadStreamClosedError } from './read-stream.js'
 import { FilesystemError, SpoolError } from './errors.js'
 import { writeFully } from '../util/write-fully.js'
-import type { DaemonFs } from './daemon-fs.js'
+import type { DaemonFs, OpenedContent } from './daemon-fs.js'
 import type { FileHandle } from 'node:fs/promises'
 
 const E = constants.errno
@@ -16,6 +16,8 @@ export interface OpenFileInit {
   path: string
   /** Size of the stored version when the file was opened */
   size: number
+  /** That version; omitted for a file the mount creates (it has none until its first upload) */
+  opened?: OpenedContent
   spoolDir: string
   /** See CollectiveFilesystemInit */
   readAheadBytes?: number
@@ -42,6 +44,11 @@ export class OpenFile {
   pending = false
   mode?: number
   mtimeMs = Date.now()
+  /**
+   * The stored content this file reads: the version opened, then each one uploaded from here. Reads from the daemon
+   * name it, so a file replaced under its name by someone else fails them (ESTALE) rather than mixing two contents.
+   */
+  opened?: OpenedContent
   readonly readAhead: ReadAhead
   private spool?: { path: string, handle: FileHandle }
   private readonly init: OpenFileInit
@@ -55,8 +62,9 @@ export class OpenFile {
     this.init = init
     this.path = init.path
     this.size = init.size
-    // A stream reads the version current when it starts, under the name the file has then.
-    this.readAhead = new ReadAhead((offset, signal) => this.daemon.stream(this.path, offset, undefined, signal), { aheadBytes: init.readAheadBytes })
+    this.opened = init.opened
+    // A stream reads the opened version, under the name the file has when it starts.
+    this.readAhead = new ReadAhead((offset, signal) => this.daemon.stream(this.path, offset, undefined, signal, this.opened), { aheadBytes: init.readAheadBytes })
   }
 
   get spooled (): boolean {
@@ -117,7 +125,8 @@ export class OpenFile {
     // The identity of the spool as opened here: the daemon refuses a path that names another file where it runs.
     const { dev, ino, size } = await handle.stat()
     if (size !== this.size) throw new SpoolError(`the spool of ${this.path} holds ${size} bytes, not the ${this.size} written`)
-    await this.daemon.putLocal(this.path, { path, size, dev, ino }, this.pending ? this.mode : undefined)
+    const stored = await this.daemon.putLocal(this.path, { path, size, dev, ino }, this.pending ? this.mode : undefined)
+    this.opened = { id: stored.id, version: stored.version }
     this.dirty = false
     this.pending = false
   }
@@ -147,7 +156,7 @@ export class OpenFile {
     try {
       let at = 0
       if (keep > 0) {
-        for await (const bytes of this.daemon.stream(this.path, 0, keep)) {
+        for await (const bytes of this.daemon.stream(this.path, 0, keep, undefined, this.opened)) {
           await writeFully(handle, bytes, at)
           at += bytes.length
         }

@@ -58,6 +58,15 @@ export class UnknownChunkError extends MetadataError {
   override name = 'UnknownChunkError'
 }
 
+/**
+ * The file at a path is no longer the one the reader opened: it was given a new version, replaced by another file
+ * (`mv new old`), or removed and created again. Reading on would mix two contents.
+ */
+export class FileChangedError extends MetadataError {
+  static override name = 'FileChangedError'
+  override name = 'FileChangedError'
+}
+
 /** The database was written by a newer version of this program */
 export class SchemaVersionError extends MetadataError {
   static override name = 'SchemaVersionError'

@@ -33,6 +33,12 @@ export interface Entry {
   owner: string
   /** 1 for a new file, +1 on every commit; always 0 for directories */
   version: number
+  /**
+   * The entry's row: kept across renames and new versions, new for a file created again. With `version` it names
+   * one content, so a reader can tell a replaced file (`mv new old`) from the one it opened. 0: not known (a
+   * DataStore root listed on another member's behalf, an answer from an older coordinator).
+   */
+  id: number
 }
 
 export interface ManifestChunk {
@@ -294,7 +300,8 @@ function toEntry (row: EntryRow): Entry {
     mtimeMs: row.mtime_ms,
     ctimeMs: row.ctime_ms,
     owner: row.owner,
-    version: row.version
+    version: row.version,
+    id: row.id
   }
 }
 

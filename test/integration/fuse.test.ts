@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, open, readFile, readdir, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { tmpdir } from 'node:os'
+import { constants, tmpdir } from 'node:os'
 import { promisify } from 'node:util'
 import { call } from '../../src/control/client.js'
 import { findMount } from '../../src/fuse/mount.js'
@@ -232,6 +232,37 @@ describe('FUSE mount', () => {
     // The directory rename over an empty one is allowed, as rename(2) says.
     await mkdir(join(base, 'empty2'))
     await rename(join(base, 'empty'), join(base, 'empty2'))
+  })
+
+  it('an open file replaced by another client goes stale (ESTALE) rather than mixing two files; a new open reads the new one', async () => {
+    const [oldBytes, newBytes] = [randomBytes(24 * MiB), randomBytes(24 * MiB)]
+    const [oldLocal, newLocal] = [join(work, 'stale-old.bin'), join(work, 'stale-new.bin')]
+    await writeFile(oldLocal, oldBytes)
+    await writeFile(newLocal, newBytes)
+    const put = async (...args: string[]): Promise<void> => {
+      const r = await cli([...args, '--home', coordinatorDir])
+      assert.equal(r.code, 0, r.stderr)
+    }
+    await put('put', oldLocal, '/stale.bin')
+    const fh = await open(join(mnt, 'stale.bin'), 'r')
+    try {
+      const buf = Buffer.alloc(MiB)
+      await fh.read(buf, 0, MiB, 0)
+      assert.ok(buf.equals(oldBytes.subarray(0, MiB)))
+      // Saved the way editors do, by the CLI (another client of the daemon): a new file moved over the old name
+      await put('put', newLocal, '/stale.new')
+      await put('mv', '/stale.new', '/stale.bin')
+      // Far past what the first read fetched ahead, so the mount asks the daemon again
+      // libuv has no name for ESTALE: Node reports it by number
+      const stale = (what: string) => (err: any): boolean => { assert.equal(err.errno, -constants.errno.ESTALE, `${what}: ${String(err.message)}`); return true }
+      await assert.rejects(fh.read(buf, 0, MiB, 20 * MiB), stale('a read of the replaced file'))
+      await assert.rejects(fh.read(buf, 0, MiB, 12 * MiB), stale('the old handle, again'))
+      // (Once a new open has read the new file, the kernel's page cache of the name holds its pages, and the old
+      // handle's reads of those pages are answered from there without asking the mount.)
+      assert.ok((await readFile(join(mnt, 'stale.bin'))).equals(newBytes), 'a new open reads the new file whole')
+    } finally {
+      await fh.close()
+    }
   })
 
   it('applies random writes, truncates, renames and reads in lockstep with a local directory', async () => {

@@ -4,13 +4,17 @@ import { describe, it } from 'node:test'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import * as raw from 'multiformats/codecs/raw'
-import { PageCache } from '../../../src/access/content-client.js'
+import { PageCache, RemoteContent as Content } from '../../../src/access/content-client.js'
+import { defaultLogger } from '@libp2p/logger'
+import { MetaStatus } from '../../../src/gen/meta.js'
+import type { MetaClient } from '../../../src/access/meta-client.js'
+import type { ChunkTransport } from '../../../src/transfer/types.js'
 import { spannedBy } from '../../../src/access/content-server.js'
 import type { RemoteContent, RemoteFile } from '../../../src/access/content-client.js'
 
 const CHUNKS = 3000
 const cids = await Promise.all(Array.from({ length: CHUNKS }, async (_, i) => CID.createV1(raw.code, await sha256.digest(new Uint8Array([i % 256, i >> 8])))))
-const file: RemoteFile = { coordinator: 'c', entry: { path: '/f', type: 'file', mode: 0o644, size: CHUNKS, mtimeMs: 0, ctimeMs: 0, owner: 'o', version: 1 }, version: 1, size: CHUNKS, chunkSize: 1, chunkCount: CHUNKS }
+const file: RemoteFile = { coordinator: 'c', entry: { path: '/f', type: 'file', mode: 0o644, size: CHUNKS, mtimeMs: 0, ctimeMs: 0, owner: 'o', version: 1, id: 1 }, version: 1, size: CHUNKS, chunkSize: 1, chunkCount: CHUNKS }
 
 /** An owner that answers OPEN_READ pages from a manifest of CHUNKS chunks, and records what it was asked */
 function owner (): { content: RemoteContent, asked: Array<[number, number]> } {
@@ -48,6 +52,21 @@ describe('PageCache', () => {
     await stale.chunk(10)
     await stale.chunk(11)
     assert.deepEqual(asked, [[10, 8], [10, 8]], 'a page past its refresh age is asked for again, with the same span')
+  })
+})
+
+describe('a remote read fetching its later pages', () => {
+  /** An owner whose OPEN_READ answers with `entry` (id and version) and no chunks */
+  const content = (answer: { id: number, version: number }): RemoteContent => {
+    const meta = { call: async () => ({ status: MetaStatus.OK, entry: { ...file.entry, ...answer }, version: answer.version, size: CHUNKS, chunkSize: 1, chunkCount: CHUNKS, placements: [], capabilities: [] }) }
+    return new Content({ meta: meta as unknown as MetaClient, chunks: {} as unknown as ChunkTransport, host: { peerStore: {} as any }, logger: defaultLogger() })
+  }
+
+  it('goes on while the file is the one it opened, and fails once another took its name or it has a new version', async () => {
+    await content({ id: 1, version: 1 }).page(file, 8, 8)
+    await content({ id: 0, version: 1 }).page(file, 8, 8) // an older owner, which sends no id: the version alone tells
+    await assert.rejects(content({ id: 2, version: 1 }).page(file, 8, 8), { name: 'ConcurrentWriteError', message: /another file took its name/ })
+    await assert.rejects(content({ id: 1, version: 2 }).page(file, 8, 8), { name: 'ConcurrentWriteError', message: /version 1 became 2/ })
   })
 })
 

@@ -7,7 +7,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { CollectiveFilesystem } from '../../../src/fuse/filesystem.js'
 import { DaemonError } from '../../../src/control/errors.js'
 import { errnoOf } from '../../../src/fuse/errno.js'
-import type { DaemonFs, LocalFile, RemoteEntry } from '../../../src/fuse/daemon-fs.js'
+import type { DaemonFs, LocalFile, OpenedContent, RemoteEntry } from '../../../src/fuse/daemon-fs.js'
 
 const E = constants.errno
 
@@ -17,6 +17,7 @@ class FakeDaemon {
   readonly calls: string[] = []
   failPuts = false
   private held?: Promise<void>
+  private nextId = 1
   private putWaiting?: () => void
 
   /** Makes puts wait, as an upload in flight, until `resume` is called; `started` resolves once one waits */
@@ -27,8 +28,9 @@ class FakeDaemon {
     return { started, resume }
   }
 
+  /** A new entry (a new id), as a file created or moved in by another client is */
   entry (path: string, type: 'dir' | 'file', data = Buffer.alloc(0), mode = 0o644): RemoteEntry & { data: Buffer } {
-    return { path, type, mode, size: data.length, mtimeMs: 1, ctimeMs: 1, owner: 'alice@home', version: 1, data }
+    return { path, type, mode, size: data.length, mtimeMs: 1, ctimeMs: 1, owner: 'alice@home', version: type === 'file' ? 1 : 0, id: this.nextId++, data }
   }
 
   private get (path: string): RemoteEntry & { data: Buffer } {
@@ -76,7 +78,8 @@ class FakeDaemon {
     if (this.failPuts) throw new DaemonError('ReplicationError', 'reached 1 of 2 replicas: not enough storage nodes accepted it (1 live)')
     const data = local == null ? Buffer.alloc(0) : (await readFile(local)).subarray(0, size)
     const old = this.entries.get(path)
-    this.entries.set(path, this.entry(path, 'file', data, old?.mode ?? mode))
+    // a new version of the same entry, as the daemon's metadata store keeps it
+    this.entries.set(path, old == null ? this.entry(path, 'file', data, mode) : { ...old, data, size: data.length, version: old.version + 1 })
     return this.get(path)
   }
 
@@ -84,9 +87,10 @@ class FakeDaemon {
     return await this.put(path, local.path, local.size, mode)
   }
 
-  async * stream (path: string, offset: number, length?: number): AsyncGenerator<Buffer> {
+  async * stream (path: string, offset: number, length?: number, _signal?: AbortSignal, opened?: OpenedContent): AsyncGenerator<Buffer> {
     this.calls.push(`read ${path}`)
-    const data = this.get(path).data
+    const { data, id, version } = this.get(path)
+    if (opened != null && (opened.id !== id || opened.version !== version)) throw new DaemonError('FileChangedError', `${path} changed since it was opened`)
     // Small pieces, as a socket delivers them
     for (let at = offset; at < Math.min(data.length, offset + (length ?? data.length)); at += 7) yield Buffer.from(data.subarray(at, Math.min(at + 7, offset + (length ?? data.length))))
   }
@@ -133,6 +137,33 @@ describe('the mount\'s filesystem operations', () => {
     await fs.utimens('/t', 2 ** 64)
     assert.equal(daemon.entries.get('/t')?.mtimeMs, Date.UTC(2019, 4, 6))
     assert.equal(await errno(fs.utimens('/missing', 2 ** 64)), E.ENOENT)
+  })
+
+  it('fails reads of an open file replaced under its name with ESTALE, never mixing two files; a new open reads the new one', async () => {
+    // Little read-ahead, so that a read further on opens a new stream to the daemon, as a seek does
+    const small = new CollectiveFilesystem({ daemon: daemon as unknown as DaemonFs, logger: defaultLogger() }, { readAheadBytes: 16 })
+    await small.start()
+    try {
+      daemon.entries.set('/f', daemon.entry('/f', 'file', Buffer.alloc(300, 'a')))
+      const old = await small.open('/f')
+      const buf = Buffer.alloc(10)
+      assert.equal(await small.read(old, buf, 10, 0), 10)
+      assert.equal(buf.toString(), 'a'.repeat(10))
+      // Another client moves a new file over it (an editor's save): the same version number, another entry
+      daemon.entries.set('/f', daemon.entry('/f', 'file', Buffer.alloc(300, 'b')))
+      assert.equal(await errno(small.read(old, buf, 10, 200)), E.ESTALE)
+      const fresh = await small.open('/f')
+      assert.equal(await small.read(fresh, buf, 10, 200), 10)
+      assert.equal(buf.toString(), 'b'.repeat(10), 'a new open reads the new file')
+      assert.equal(await errno(small.read(old, buf, 10, 250)), E.ESTALE, 'the old handle stays stale')
+      // A new version written by another client is caught too
+      await daemon.put('/f', undefined, 0)
+      assert.equal(await errno(small.read(fresh, buf, 10, 100)), E.ESTALE)
+      await small.release(old)
+      await small.release(fresh)
+    } finally {
+      await small.stop()
+    }
   })
 
   it('copies an existing file into the spool on the first write and serves reads from it', async () => {
