@@ -222,7 +222,7 @@ interface ChunkRow {
   hot_target: number
 }
 
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 // Entries are keyed by normalized path (stat is one index lookup, the hot path under FUSE) and carry their
 // parent's path so a listing is a range scan of (parent, name). Manifests hang off the entry id, so renaming
@@ -281,6 +281,20 @@ const SCHEMA_V3 = `
 ALTER TABLE chunk ADD COLUMN hot_target INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX chunk_hot ON chunk (cid) WHERE hot_target > 0;
 `
+
+// v4: entry ids are never given out twice. SQLite hands a new row the largest id + 1, so removing the newest entry
+// and creating another would give it the same id, and a reader that opened the old file (id, version 1) could not
+// tell the new one (id, version 1) from it. The floor keeps the largest id ever used; new entries take NEW_ENTRY_ID.
+const SCHEMA_V4 = `
+CREATE TABLE entry_id_floor (value INTEGER NOT NULL);
+INSERT INTO entry_id_floor (value) SELECT coalesce(max(id), 0) FROM entry;
+CREATE TRIGGER entry_id_kept AFTER DELETE ON entry BEGIN
+  UPDATE entry_id_floor SET value = max(value, OLD.id);
+END;
+`
+
+/** The id for an entry being inserted: above every id in use and every one removed (SCHEMA_V4) */
+const NEW_ENTRY_ID = '(SELECT max(value, coalesce((SELECT max(id) FROM entry), 0)) + 1 FROM entry_id_floor)'
 
 // Descendants of P are exactly the paths in [P + '/', P + '0'): '0' is the byte after '/', and SQLite compares
 // TEXT bytewise, so the range is an index scan and never catches a sibling like `/a.txt` or `/ab`.
@@ -531,8 +545,8 @@ export class MetadataStore {
         id = old.id
       } else {
         const res = this.stmt(`
-          INSERT INTO entry (path, parent, name, type, mode, size, mtime_ms, ctime_ms, owner, version, chunk_size)
-          VALUES (?, ?, ?, 'file', ?, ?, ?, ?, ?, 1, ?)`)
+          INSERT INTO entry (id, path, parent, name, type, mode, size, mtime_ms, ctime_ms, owner, version, chunk_size)
+          VALUES (${NEW_ENTRY_ID}, ?, ?, ?, 'file', ?, ?, ?, ?, ?, 1, ?)`)
           .run(p, parentOf(p), baseName(p), mode ?? 0o644, options.size, mtimeMs ?? now, now, owner, chunkSize)
         id = Number(res.lastInsertRowid)
         this.touch(parentOf(p), now)
@@ -883,10 +897,11 @@ export class MetadataStore {
     if (version > SCHEMA_VERSION) {
       throw new SchemaVersionError(`metadata schema version ${version} is newer than this program supports (${SCHEMA_VERSION})`)
     }
-    if (version === 1 || version === 2) {
+    if (version >= 1 && version < SCHEMA_VERSION) {
       db.transaction(() => {
-        if (version === 1) db.exec(SCHEMA_V2)
-        db.exec(SCHEMA_V3)
+        if (version < 2) db.exec(SCHEMA_V2)
+        if (version < 3) db.exec(SCHEMA_V3)
+        db.exec(SCHEMA_V4)
         db.pragma(`user_version = ${SCHEMA_VERSION}`)
       })()
       this.log('migrated the metadata schema from version %d to %d', version, SCHEMA_VERSION)
@@ -896,6 +911,7 @@ export class MetadataStore {
         db.exec(SCHEMA_V1)
         db.exec(SCHEMA_V2)
         db.exec(SCHEMA_V3)
+        db.exec(SCHEMA_V4)
         const now = this.now()
         db.prepare(`
           INSERT INTO entry (path, parent, name, type, mode, size, mtime_ms, ctime_ms, owner, version)
@@ -934,8 +950,8 @@ export class MetadataStore {
   private insertDir (path: string, mode: number, owner: string): Entry {
     const now = this.now()
     this.stmt(`
-      INSERT INTO entry (path, parent, name, type, mode, size, mtime_ms, ctime_ms, owner, version)
-      VALUES (?, ?, ?, 'dir', ?, 0, ?, ?, ?, 0)`).run(path, parentOf(path), baseName(path), mode, now, now, owner)
+      INSERT INTO entry (id, path, parent, name, type, mode, size, mtime_ms, ctime_ms, owner, version)
+      VALUES (${NEW_ENTRY_ID}, ?, ?, ?, 'dir', ?, 0, ?, ?, ?, 0)`).run(path, parentOf(path), baseName(path), mode, now, now, owner)
     this.touch(parentOf(path), now)
     return toEntry(this.row(path) as EntryRow)
   }

@@ -406,7 +406,7 @@ describe('MetadataStore', () => {
 
   it('upgrades a version 1 database in place, keeping its files', async () => {
     store.commitFile('/f', file([0], 100, { locations: [{ cid: cids[0], peerIds: ['p1'] }] }))
-    await rewriteSchema(1, 'DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target; ALTER TABLE chunk DROP COLUMN target')
+    await rewriteSchema(1, 'DROP TRIGGER entry_id_kept; DROP TABLE entry_id_floor; DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target; ALTER TABLE chunk DROP COLUMN target')
     store = new MetadataStore({ path })
     store.start()
     assert.equal(store.stat('/f').size, 100)
@@ -416,7 +416,7 @@ describe('MetadataStore', () => {
 
   it('upgrades a version 2 database in place: no chunk is hot', async () => {
     store.commitFile('/f', file([0], 100, { locations: [{ cid: cids[0], peerIds: ['p1'] }] }))
-    await rewriteSchema(2, 'DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target')
+    await rewriteSchema(2, 'DROP TRIGGER entry_id_kept; DROP TABLE entry_id_floor; DROP INDEX chunk_hot; ALTER TABLE chunk DROP COLUMN hot_target')
     store = new MetadataStore({ path })
     store.start()
     assert.equal(store.getChunk(cids[0])?.hotTarget, 0)
@@ -437,6 +437,36 @@ describe('MetadataStore', () => {
     assert.deepEqual(store.hotChunks(), [])
     assert.equal(store.setHotTarget('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', 3), false)
     assert.throws(() => store.setHotTarget(cids[0], -1), { name: 'InvalidAttributeError' })
+  })
+
+  it('never gives an entry id out twice, so a file created again is told from the one removed', async () => {
+    const first = store.commitFile('/f', file([0]))
+    assert.ok(first.id > 0)
+    assert.equal(store.rename('/f', '/g').id, first.id, 'a rename keeps the id')
+    assert.equal(store.commitFile('/g', file([1])).id, first.id, 'so does a new version')
+    // /g is the newest entry: SQLite alone would give its id to the next one
+    store.remove('/g')
+    const again = store.commitFile('/g', file([0]))
+    assert.equal(again.version, first.version)
+    assert.ok(again.id > first.id, `a new file gets a new id (${again.id} after ${first.id})`)
+    store.remove('/g')
+    assert.ok(store.mkdir('/d', { owner: OWNER }).id > again.id, 'directories too')
+  })
+
+  it('upgrades a version 3 database in place: ids already removed are not given out again', async () => {
+    store.commitFile('/a', file([0]))
+    const newest = store.commitFile('/b', file([1]))
+    store.remove('/b')
+    await rewriteSchema(3, 'DROP TRIGGER entry_id_kept; DROP TABLE entry_id_floor;')
+    store = new MetadataStore({ path })
+    store.start()
+    assert.equal(store.stat('/a').size, 100)
+    // The largest id in use is the floor: the removed /b's id was already free before the upgrade, and is reused
+    // once; from then on, nothing is
+    const c = store.commitFile('/c', file([1]))
+    assert.ok(c.id >= newest.id)
+    store.remove('/c')
+    assert.ok(store.commitFile('/c', file([1])).id > c.id)
   })
 
   it('refuses a database from a newer schema', async () => {
