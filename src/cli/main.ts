@@ -1,5 +1,6 @@
 import { helpText, parseCommandArgs } from './command.js'
 import { UsageError } from './errors.js'
+import { printable } from './output.js'
 import { resolveHome } from './contexts.js'
 import { expiryWarning } from './expiry-warning.js'
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/logger.js'
@@ -89,7 +90,7 @@ export async function main (argv: string[]): Promise<number> {
       },
       context: where?.context,
       json,
-      out: (line = '') => { if (!json) console.log(line) },
+      out: (line = '') => { if (!json) console.log(printable(line)) },
       emit: (value) => { if (json) console.log(JSON.stringify(value, null, 2)) }
     }
     return (await cmd.run(ctx)) ?? 0
@@ -99,7 +100,7 @@ export async function main (argv: string[]): Promise<number> {
     if (json) {
       console.log(JSON.stringify({ error: { name, message } }))
     } else {
-      console.error(`collective-p2p: ${message} [${name}]`)
+      console.error(printable(`collective-p2p: ${message} [${name}]`))
     }
     return err instanceof UsageError ? 2 : 1
   }

@@ -1,6 +1,6 @@
 import { call } from '../../control/client.js'
 import { homeLayout } from '../../local/layout.js'
-import { table, ago } from '../output.js'
+import { table, ago, printable } from '../output.js'
 import { formatBytes } from '../../util/units.js'
 import { UsageError } from '../errors.js'
 import type { Command, CommandContext } from '../command.js'
@@ -27,7 +27,7 @@ export const statusCommand: Command = {
     if (seconds == null) {
       const s = await overview(ctx)
       ctx.emit(s)
-      if (!ctx.json) console.log(renderStatus(s))
+      if (!ctx.json) console.log(printable(renderStatus(s)))
       return 0
     }
     return await watch(ctx, seconds)
@@ -80,7 +80,7 @@ async function watch (ctx: CommandContext, seconds: number): Promise<number> {
       } else {
         const header = `Every ${seconds}s: collective-p2p status    ${new Date().toLocaleString()}    (Ctrl-C to stop)\n\n`
         // Without a terminal there is no screen to clear: frames are separated instead, so a log of them stays readable.
-        process.stdout.write((tty ? CLEAR_SCREEN : '\n') + header + frame + '\n')
+        process.stdout.write((tty ? CLEAR_SCREEN : '\n') + header + printable(frame) + '\n')
       }
       await new Promise<void>(resolve => {
         const timer = setTimeout(done, seconds * 1000)

@@ -401,6 +401,21 @@ describe('CLI file commands against a fake daemon', () => {
     assert.equal(empty.out, '')
   })
 
+  it('prints names and messages from the daemon with their control characters escaped, never raw; --json keeps them exact', async () => {
+    // What a coordinator of an older or a modified version may hold and send: this project's daemons refuse such names
+    const evil = '/evil\x1b]0;owned\x07\x9b2J\rname'
+    daemon.nodes.set(evil, { type: 'file', mode: 0o644, mtimeMs: Date.now(), version: 1, owner: 'mallory\x1b[31m', data: Buffer.alloc(1) })
+    const [plain, long, json, missing] = await Promise.all([run(['ls']), run(['ls', '-l']), run(['ls', '--json']), run(['stat', '/missing\x1b[2J'])])
+    for (const r of [plain, long, missing]) {
+      assert.doesNotMatch(r.out + r.stderr, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, 'no control character reaches the terminal')
+    }
+    assert.match(plain.out, /^evil\\x1b\]0;owned\\x07\\x9b2J\\x0dname$/m)
+    assert.match(long.out, /mallory\\x1b\[31m/)
+    assert.equal(missing.code, 1)
+    assert.match(missing.stderr, /\/missing\\x1b\[2J does not exist \[NotFoundError\]/)
+    assert.ok(JSON.parse(json.out).entries.some((e: any) => e.path === evil && e.owner === 'mallory\x1b[31m'))
+  })
+
   it('mkdir -p creates parents; without -p a missing parent is NotFoundError', async () => {
     const r = await run(['mkdir', '-p', '/a/b/c'])
     assert.equal(r.code, 0, r.stderr)
