@@ -3,6 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { MetaOp } from '../gen/meta.js'
+import { describeChange, sameContent } from '../metadata/content.js'
 import { ConcurrentWriteError, META_PROTOCOL_LIMITS } from '../permissions/meta-protocol.js'
 import { chunkStream, cidOf } from '../storage/chunking.js'
 import { ChunkUnavailableError, ReplicationError } from '../transfer/errors.js'
@@ -252,12 +253,10 @@ export class RemoteContent {
   /** One page of the file's chunk locations and capabilities: `limit` chunks from `first` (fewer at the end) */
   async page (file: RemoteFile, first: number, limit: number, signal?: AbortSignal): Promise<Page> {
     const res = await this.components.meta.call(file.coordinator, { op: MetaOp.OPEN_READ, path: file.entry.path, firstChunk: first, limit, ...rangeFields(file.range) }, { signal })
-    // Another file moved over the name (`mv new old`) may carry the same version number: the entry id tells (0: an
-    // older coordinator, which does not send it)
-    const [was, now] = [file.entry.id, res.entry?.id ?? 0]
-    if (res.version !== file.version || (was > 0 && now > 0 && was !== now)) {
-      const change = res.version !== file.version ? `version ${file.version} became ${res.version}` : 'another file took its name'
-      throw new ConcurrentWriteError(`${file.entry.path} changed while it was being read (${change}); read it again`)
+    // Another file moved over the name (`mv new old`) may carry the same version number: the entry id tells
+    const [opened, found] = [{ id: file.entry.id, version: file.version }, { id: res.entry?.id ?? 0, version: res.version }]
+    if (!sameContent(opened, found)) {
+      throw new ConcurrentWriteError(`${file.entry.path} changed while it was being read (${describeChange(opened, found)}); read it again`)
     }
     return this.toPage(file, first, res)
   }

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { ControlBody } from '../control/server.js'
 import { ControlProtocolError } from '../control/errors.js'
 import { readFramedBody } from '../control/framing.js'
+import { describeChange, sameContent } from '../metadata/content.js'
 import { FileChangedError } from '../metadata/errors.js'
 import { baseName } from '../metadata/paths.js'
 import { clampRange } from '../transfer/range.js'
@@ -81,12 +82,8 @@ function absolute (params: Record<string, unknown>, key: string): string {
 export function assertOpened (entry: Entry, p: Record<string, unknown>): void {
   const version = optionalNumber(p, 'version')
   if (version == null) return
-  const id = optionalNumber(p, 'id') ?? 0
-  // 0: not known on one side (a file not stored yet, an older coordinator), so only the version can tell
-  const sameFile = id === 0 || entry.id === 0 || id === entry.id
-  if (entry.version !== version || !sameFile) {
-    throw new FileChangedError(`${entry.path} changed since it was opened (version ${version} is now ${sameFile ? `version ${entry.version}` : 'another file'}); open it again`)
-  }
+  const opened = { id: optionalNumber(p, 'id') ?? 0, version }
+  if (!sameContent(opened, entry)) throw new FileChangedError(`${entry.path} changed since it was opened (${describeChange(opened, entry)}); open it again`)
 }
 
 /** The file commands of the CLI, served on the control socket (contract in src/cli/commands/files.ts) */

@@ -3,6 +3,7 @@ import { call, callWithSocket } from '../control/client.js'
 import { ControlProtocolError } from '../control/errors.js'
 import { daemonCannotReach } from '../files/local-files.js'
 import { drained } from '../util/drained.js'
+import type { ContentId } from '../metadata/content.js'
 import type { Entry } from '../metadata/store.js'
 
 /** A local file to upload, and its identity as the uploader opened it */
@@ -10,9 +11,6 @@ export interface LocalFile { path: string, size: number, dev: number, ino: numbe
 
 /** What the daemon says about a path (`fs.stat`, `fs.ls` entries carry their `name` too) */
 export type RemoteEntry = Entry & { name?: string }
-
-/** The content a reader opened: reads that name it fail with FileChangedError once the path holds another */
-export interface OpenedContent { id: number, version: number }
 
 export interface Capacity {
   capacityBytes: number
@@ -113,7 +111,7 @@ export class DaemonFs {
    *
    * @throws ControlProtocolError when the daemon sends more or fewer bytes than it announced
    */
-  async * stream (path: string, offset: number, length?: number, signal?: AbortSignal, opened?: OpenedContent): AsyncGenerator<Buffer> {
+  async * stream (path: string, offset: number, length?: number, signal?: AbortSignal, opened?: ContentId): AsyncGenerator<Buffer> {
     const { result, socket } = await callWithSocket(this.socketPath, 'fs.read', { path, offset, length, ...opened }, { signal })
     // An abort while the socket waits for bytes must end the iteration, not only the next one.
     const onAbort = (): void => { socket.destroy() }

@@ -2,9 +2,11 @@ import { rm } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
 import { OpenFile } from './open-file.js'
 import { createSpoolDir, removeAbandonedSpools } from './spool.js'
+import { sameContent } from '../metadata/content.js'
 import { baseName, parentOf } from '../metadata/paths.js'
 import { FilesystemError, SpoolError } from './errors.js'
-import type { DaemonFs, OpenedContent, RemoteEntry } from './daemon-fs.js'
+import type { DaemonFs, RemoteEntry } from './daemon-fs.js'
+import type { ContentId } from '../metadata/content.js'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
 const E = constants.errno
@@ -18,11 +20,6 @@ const BLOCK = 4096
 /** An open file with nothing of its own to keep (no writes, not new): it only reads what it opened */
 function mayBeReplaced (file: OpenFile): boolean {
   return file.opened != null && !file.dirty && !file.pending && !file.spooled
-}
-
-/** Whether two stored contents are one; an id of 0 (or none, from an older daemon) is not known */
-function sameContent (a: OpenedContent | undefined, b: OpenedContent): boolean {
-  return a != null && a.version === b.version && (!(a.id > 0) || !(b.id > 0) || a.id === b.id)
 }
 
 export interface Stat {
@@ -351,7 +348,7 @@ export class CollectiveFilesystem {
     let file = this.files.get(path)
     if (file == null || mayBeReplaced(file)) {
       let size = knownSize
-      let opened: OpenedContent | undefined
+      let opened: ContentId | undefined
       if (size == null) {
         const entry = await this.daemon.stat(path)
         if (entry.type === 'dir') throw new FilesystemError(E.EISDIR, `is a directory: ${path}`)
@@ -362,7 +359,7 @@ export class CollectiveFilesystem {
       file = this.files.get(path)
       // A file replaced under its name by someone else stays with the handles that opened it (their reads fail
       // with ESTALE); this open reads the new content.
-      if (file != null && opened != null && mayBeReplaced(file) && !sameContent(file.opened, opened)) {
+      if (file?.opened != null && opened != null && mayBeReplaced(file) && !sameContent(file.opened, opened)) {
         this.forget(file)
         file = undefined
       }

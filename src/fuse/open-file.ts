@@ -7,7 +7,8 @@ import { ReadAhead } from './read-ahead.js'
 import { ReadStreamClosedError } from './read-stream.js'
 import { FilesystemError, SpoolError } from './errors.js'
 import { writeFully } from '../util/write-fully.js'
-import type { DaemonFs, OpenedContent } from './daemon-fs.js'
+import type { DaemonFs } from './daemon-fs.js'
+import type { ContentId } from '../metadata/content.js'
 import type { FileHandle } from 'node:fs/promises'
 
 const E = constants.errno
@@ -17,7 +18,7 @@ export interface OpenFileInit {
   /** Size of the stored version when the file was opened */
   size: number
   /** That version; omitted for a file the mount creates (it has none until its first upload) */
-  opened?: OpenedContent
+  opened?: ContentId
   spoolDir: string
   /** See CollectiveFilesystemInit */
   readAheadBytes?: number
@@ -48,7 +49,7 @@ export class OpenFile {
    * The stored content this file reads: the version opened, then each one uploaded from here. Reads from the daemon
    * name it, so a file replaced under its name by someone else fails them (ESTALE) rather than mixing two contents.
    */
-  opened?: OpenedContent
+  opened?: ContentId
   readonly readAhead: ReadAhead
   private spool?: { path: string, handle: FileHandle }
   private readonly init: OpenFileInit

@@ -7,7 +7,8 @@ import { defaultLogger } from '@libp2p/logger'
 import { CollectiveFilesystem } from '../../../src/fuse/filesystem.js'
 import { DaemonError } from '../../../src/control/errors.js'
 import { errnoOf } from '../../../src/fuse/errno.js'
-import type { DaemonFs, LocalFile, OpenedContent, RemoteEntry } from '../../../src/fuse/daemon-fs.js'
+import type { DaemonFs, LocalFile, RemoteEntry } from '../../../src/fuse/daemon-fs.js'
+import type { ContentId } from '../../../src/metadata/content.js'
 
 const E = constants.errno
 
@@ -87,7 +88,7 @@ class FakeDaemon {
     return await this.put(path, local.path, local.size, mode)
   }
 
-  async * stream (path: string, offset: number, length?: number, _signal?: AbortSignal, opened?: OpenedContent): AsyncGenerator<Buffer> {
+  async * stream (path: string, offset: number, length?: number, _signal?: AbortSignal, opened?: ContentId): AsyncGenerator<Buffer> {
     this.calls.push(`read ${path}`)
     const { data, id, version } = this.get(path)
     if (opened != null && (opened.id !== id || opened.version !== version)) throw new DaemonError('FileChangedError', `${path} changed since it was opened`)
