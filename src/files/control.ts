@@ -5,7 +5,9 @@ import { readFramedBody } from '../control/framing.js'
 import { describeChange, sameContent } from '../metadata/content.js'
 import { FileChangedError } from '../metadata/errors.js'
 import { baseName } from '../metadata/paths.js'
+import { MAX_CHUNK_SIZE } from '../storage/chunking.js'
 import { clampRange } from '../transfer/range.js'
+import { AlignedBufferPool } from '../util/direct-io.js'
 import { optionalNumber, str } from '../control/params.js'
 import { PartialFile, assertAbsolute, openForUpload, readChunks } from './local-files.js'
 import type { FileIdentity } from './local-files.js'
@@ -20,6 +22,11 @@ export interface FileMethodsInit {
   /** Federated name recorded as the owner of what this daemon creates */
   owner: string
   nodes: () => NodeRecord[]
+  /**
+   * Buffers for writing `get`'s local files with direct I/O (see util/direct-io.ts). Default: a pool of two
+   * chunk-sized buffers, allocated on first use; a download writes one chunk at a time
+   */
+  buffers?: AlignedBufferPool
 }
 
 /**
@@ -88,6 +95,7 @@ export function assertOpened (entry: Entry, p: Record<string, unknown>): void {
 
 /** The file commands of the CLI, served on the control socket (contract in src/cli/commands/files.ts) */
 export function registerFileMethods (control: ControlServer, init: FileMethodsInit): void {
+  const buffers = init.buffers ?? new AlignedBufferPool({ bufferBytes: MAX_CHUNK_SIZE, maxBuffers: 2 })
   const { files, owner } = init
 
   control.register('fs.mkdir', async p => files.mkdir(str(p, 'path'), p.parents === true, owner, optionalNumber(p, 'mode')))
@@ -140,7 +148,7 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
   control.register('fs.getLocal', async (p, ctx) => {
     const dest = absolute(p, 'localPath')
     const { entry, manifest } = files.open(str(p, 'path'))
-    const partial = await PartialFile.create(dest, { mode: optionalNumber(p, 'mode'), directory: optionalIdentity(p, 'directory') })
+    const partial = await PartialFile.create(dest, { mode: optionalNumber(p, 'mode'), directory: optionalIdentity(p, 'directory'), buffers })
     const progress = progressReporter(ctx, manifest.size)
     try {
       for await (const bytes of files.read(manifest, ctx.signal)) {

@@ -1,6 +1,6 @@
 import '../../../src/polyfill.js'
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, open, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -84,6 +84,29 @@ describe('ChunkStore', () => {
     // pieces that do not hash to the CID are refused like one buffer that does not
     const other = await chunk(1000, 12)
     await assert.rejects(store.put(other.cid, new Uint8ArrayList(bytes.subarray(0, 500), bytes.subarray(500, 1000))), { name: 'ChunkVerificationError' })
+  })
+
+  it('writes and reads chunk files directly, each file exactly its chunk, readable by a store that does not', async () => {
+    const { store, path } = await open_({ directIOBuffers: 2 })
+    assert.notEqual((store as any).direct, undefined, 'the test directory takes O_DIRECT')
+    // more puts at once than buffers, of sizes that are not whole blocks
+    const chunks = await Promise.all([1, 4095, 4097, 65_536, 70_001, 1_048_577].map(async (size, i) => await chunk(size, 40 + i)))
+    await Promise.all(chunks.map(async c => { await store.put(c.cid, c.bytes) }))
+    for (const c of chunks) {
+      const file: string = (store as any).fileOf(c.cid)
+      assert.equal((await stat(file)).size, c.bytes.byteLength, 'no padding left in the file')
+      assert.deepEqual(await store.get(c.cid), c.bytes)
+    }
+    await store.stop()
+    const buffered = (await open_({ path, directIO: false })).store
+    assert.equal((buffered as any).direct, undefined)
+    for (const c of chunks) assert.deepEqual(await buffered.get(c.cid), c.bytes)
+    const later = await chunk(5000, 49)
+    await buffered.put(later.cid, later.bytes)
+    await buffered.stop()
+    const direct = (await open_({ path })).store
+    assert.deepEqual(await direct.get(later.cid), later.bytes)
+    assert.equal(await direct.verify(later.cid), true)
   })
 
   it('reports a disk that fills up during the write as StoreFullError, and leaves no partial chunk', async () => {
