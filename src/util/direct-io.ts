@@ -1,7 +1,6 @@
 import { constants } from 'node:fs'
 import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import { Semaphore } from './semaphore.js'
 import type { FileHandle } from 'node:fs/promises'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -98,7 +97,8 @@ export async function openDirect (path: string, flags: number, mode?: number): P
  * filesystem may accept O_DIRECT at open and refuse the write, or want a larger alignment than ours.
  */
 export async function supportsDirectIO (dir: string, pool: AlignedBufferPool): Promise<boolean> {
-  const probe = join(dir, `.direct-io-probe-${randomBytes(4).toString('hex')}.tmp`)
+  // one name per directory, so a probe that a crash left behind is overwritten by the next rather than piling up
+  const probe = join(dir, '.direct-io-probe.tmp')
   const handle = await openDirect(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC)
   try {
     if (handle == null) return false
