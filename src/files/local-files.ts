@@ -209,22 +209,27 @@ export class PartialFile {
     }
   }
 
-  /**
-   * A filesystem can accept O_DIRECT at open and still refuse the writes (or want a coarser alignment): then the
-   * first write falls back to buffered ones, before anything was written directly
-   */
   private async writeDirect (bytes: Uint8Array | Uint8ArrayList): Promise<void> {
-    const direct = this.direct
-    if (direct == null) return
     try {
-      await direct.appender.append(bytes)
+      await this.direct?.appender.append(bytes)
     } catch (err) {
-      if (direct.appender.length > 0 || !isDirectIORefusal(err)) throw err
-      this.direct = undefined
-      await direct.handle.close().catch(() => {})
-      // at the handle's own position, still 0, which later writes then carry on from
-      await writeFully(this.handle, bytes)
+      await this.fallBack(err, bytes)
     }
+  }
+
+  /**
+   * A filesystem can accept O_DIRECT at open and still refuse the writes (or want a coarser alignment). If its first
+   * direct write is refused, the file is written buffered from then on: what the appender held back, then `bytes`.
+   * Any other failure, or one after direct writes landed, is rethrown.
+   */
+  private async fallBack (err: unknown, bytes?: Uint8Array | Uint8ArrayList): Promise<void> {
+    const direct = this.direct
+    if (direct == null || direct.appender.written > 0 || !isDirectIORefusal(err)) throw err
+    this.direct = undefined
+    await direct.handle.close().catch(() => {})
+    // at the handle's own position, still 0, which later writes then carry on from
+    if (direct.appender.pending.byteLength > 0) await writeFully(this.handle, direct.appender.pending)
+    if (bytes != null && bytes.byteLength > 0) await writeFully(this.handle, bytes)
   }
 
   /** Flushes the file to disk and renames it into place */
@@ -233,8 +238,8 @@ export class PartialFile {
       await this.syncing
       if (this.syncError != null) throw this.syncError
       if (this.direct != null) {
-        await this.direct.appender.finish()
-        await this.direct.handle.close()
+        await this.direct.appender.finish().catch(async err => { await this.fallBack(err) })
+        await this.direct?.handle.close()
         this.direct = undefined
       }
       await this.handle.sync()

@@ -158,9 +158,14 @@ export class DirectAppender {
     this.pool = pool
   }
 
-  /** Bytes appended so far */
-  get length (): number {
-    return this.position + this.tail.byteLength
+  /** Bytes written to the file so far (whole blocks) */
+  get written (): number {
+    return this.position
+  }
+
+  /** Bytes appended but not written yet: fewer than one block, until `finish()` */
+  get pending (): Uint8Array {
+    return this.tail
   }
 
   async append (bytes: Uint8Array | Uint8ArrayList, signal?: AbortSignal): Promise<void> {

@@ -110,12 +110,15 @@ describe('direct I/O', () => {
   })
 
   it('a download falls back to buffered writes when the direct ones are refused, and still ends whole', async () => {
-    const bytes = randomBytes(300_001)
-    const dest = join(dir, 'fallback')
-    const partial = await PartialFile.create(dest, { buffers: new MisalignedPool({ bufferBytes: 64 * 1024 }) })
-    for (let at = 0; at < bytes.byteLength; at += 65_536) await partial.write(bytes.subarray(at, at + 65_536))
-    await partial.commit()
-    assert.deepEqual(await readFile(dest), bytes)
+    // Pieces of a chunk, and pieces so small that the first direct write comes only at commit.
+    for (const [size, piece] of [[300_001, 65_536], [100, 30]]) {
+      const bytes = randomBytes(size)
+      const dest = join(dir, `fallback-${size}`)
+      const partial = await PartialFile.create(dest, { buffers: new MisalignedPool({ bufferBytes: 64 * 1024 }) })
+      for (let at = 0; at < bytes.byteLength; at += piece) await partial.write(bytes.subarray(at, at + piece))
+      await partial.commit()
+      assert.deepEqual(await readFile(dest), bytes, `${size} bytes in pieces of ${piece}`)
+    }
   })
 
   it('a download written directly is exact, and an aborted one leaves nothing', async () => {
