@@ -86,11 +86,15 @@ describe('rebalancing: chunks move gradually toward a node that joined', () => {
       assert.equal(d.belowTarget, 0)
       const f = await fills()
       const avg = f.reduce((s, x) => s + x.used, 0) / (3 * 64 * 1024 * 1024)
-      // Done: a pass that moved nothing ended after node-03 received chunks, and the nodes report what was moved.
+      // Done: a pass that moved nothing ended after node-03 received chunks, and the nodes' stores hold exactly the
+      // copies the metadata records (a move copies, then deletes). Not "node-03 holds every chunk moved": once it
+      // has its share, a move between the two old nodes is as legitimate as one toward it.
       const status = await call(coordinator.socket, 'repair.status')
       if (f[2].chunks === 0) return false
       receivingSince ??= Date.now()
-      if (status.running === true || status.last?.moved !== 0 || status.last.endedAt <= receivingSince || status.rebalance.movedChunks !== f[2].chunks) return false
+      const stored = f.reduce((s, x) => s + x.chunks, 0)
+      const recorded = copies.reduce((s, c) => s + c, 0)
+      if (status.running === true || status.last?.moved !== 0 || status.last.endedAt <= receivingSince || stored !== recorded) return false
       // Within the tolerance (10 % of the average), give or take the one 1 MiB chunk a move is made of.
       assert.ok(f.every(x => x.fill <= avg * 1.1 + 1 / 64), `rebalancing stopped short: ${JSON.stringify(f)}`)
       return true
@@ -115,7 +119,8 @@ describe('rebalancing: chunks move gradually toward a node that joined', () => {
       return copies.every(c => c === 2) && f.reduce((s, x) => s + x.chunks, 0) === 2 * chunks
     }, 30_000, 250)
     const status = await call(coordinator.socket, 'repair.status')
-    assert.equal(status.rebalance.movedChunks, after[2].chunks)
+    // node-03 started empty, so each chunk it holds is a move; moves between the old nodes count too
+    assert.ok(status.rebalance.movedChunks >= after[2].chunks, `${String(status.rebalance.movedChunks)} moves for the ${after[2].chunks} chunks node-03 holds`)
     await new Promise(resolve => setTimeout(resolve, 3000))
     assert.equal((await call(coordinator.socket, 'repair.status')).rebalance.movedChunks, status.rebalance.movedChunks, 'once even, it stops')
     assert.equal(status.repairedChunks, 0, 'nothing was lost, so nothing was repaired')
