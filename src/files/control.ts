@@ -22,11 +22,6 @@ export interface FileMethodsInit {
   /** Federated name recorded as the owner of what this daemon creates */
   owner: string
   nodes: () => NodeRecord[]
-  /**
-   * Buffers for writing `get`'s local files with direct I/O (see util/direct-io.ts). Default: a pool of two
-   * chunk-sized buffers, allocated on first use; a download writes one chunk at a time
-   */
-  buffers?: AlignedBufferPool
 }
 
 /**
@@ -95,7 +90,9 @@ export function assertOpened (entry: Entry, p: Record<string, unknown>): void {
 
 /** The file commands of the CLI, served on the control socket (contract in src/cli/commands/files.ts) */
 export function registerFileMethods (control: ControlServer, init: FileMethodsInit): void {
-  const buffers = init.buffers ?? new AlignedBufferPool({ bufferBytes: MAX_CHUNK_SIZE, maxBuffers: 2 })
+  // get's local files are written with direct I/O (see util/direct-io.ts); a download writes one chunk at a time,
+  // so the buffers are allocated as needed and rarely more than one
+  const buffers = new AlignedBufferPool({ bufferBytes: MAX_CHUNK_SIZE, maxBuffers: 2 })
   const { files, owner } = init
 
   control.register('fs.mkdir', async p => files.mkdir(str(p, 'path'), p.parents === true, owner, optionalNumber(p, 'mode')))

@@ -2,6 +2,7 @@ import { constants } from 'node:fs'
 import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Semaphore } from './semaphore.js'
+import { writeFully } from './write-fully.js'
 import type { FileHandle } from 'node:fs/promises'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -129,17 +130,6 @@ export async function supportsDirectIO (dir: string, pool: AlignedBufferPool): P
   }
 }
 
-/** Writes `buffer[0, length)` at `position` whole, however the kernel splits it */
-async function writeAll (handle: FileHandle, buffer: Uint8Array, length: number, position: number): Promise<void> {
-  let done = 0
-  while (done < length) {
-    const { bytesWritten } = await handle.write(buffer, done, length - done, position + done)
-    // a regular file takes at least a byte or fails; never spin on a write that makes no progress
-    if (bytesWritten === 0) throw new Error('the file took none of the bytes written to it')
-    done += bytesWritten
-  }
-}
-
 /**
  * Appends to a file opened with O_DIRECT. Bytes are staged in a pooled buffer and written in whole blocks; the
  * last part of a block waits for the next bytes, and `finish()` writes it padded with zeros and cuts the file back
@@ -178,7 +168,7 @@ export class DirectAppender {
           staged += n
           piece = piece.subarray(n)
           if (staged === buffer.byteLength) {
-            await writeAll(this.handle, buffer, staged, this.position)
+            await writeFully(this.handle, buffer.subarray(0, staged), this.position)
             this.position += staged
             staged = 0
           }
@@ -187,7 +177,7 @@ export class DirectAppender {
       await stage(this.tail)
       for (const piece of bytes instanceof Uint8Array ? [bytes] : bytes) await stage(piece)
       const whole = staged - staged % DIRECT_IO_ALIGNMENT
-      if (whole > 0) await writeAll(this.handle, buffer, whole, this.position)
+      if (whole > 0) await writeFully(this.handle, buffer.subarray(0, whole), this.position)
       this.position += whole
       this.tail = buffer.slice(whole, staged)
     }, signal)
@@ -200,7 +190,7 @@ export class DirectAppender {
     await this.pool.with(async buffer => {
       buffer.set(tail)
       buffer.fill(0, tail.byteLength, DIRECT_IO_ALIGNMENT)
-      await writeAll(this.handle, buffer, DIRECT_IO_ALIGNMENT, this.position)
+      await writeFully(this.handle, buffer.subarray(0, DIRECT_IO_ALIGNMENT), this.position)
     })
     await this.handle.truncate(this.position + tail.byteLength)
     this.position += tail.byteLength
