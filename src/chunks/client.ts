@@ -154,6 +154,12 @@ class PerPeerSlots {
     if (entry.active === 0 && entry.waiting.length === 0 && this.peers.get(key) === entry) this.peers.delete(key)
   }
 
+  /** Requests in flight and waiting for one peer */
+  load (key: string): number {
+    const line = this.peers.get(key)
+    return line == null ? 0 : line.active + line.waiting.length
+  }
+
   /** Requests in flight and waiting, per peer (for status pages and tests) */
   snapshot (): Record<string, { active: number, waiting: number }> {
     return Object.fromEntries([...this.peers].map(([k, p]) => [k, { active: p.active, waiting: p.waiting.length }]))
@@ -260,6 +266,11 @@ export class ChunkClient {
   /** Requests in flight and waiting, per peer */
   inflight (): Record<string, { active: number, waiting: number }> {
     return this.slots.snapshot()
+  }
+
+  /** Requests in flight to and waiting for `peer` (a peer ID string) */
+  load (peer: string): number {
+    return this.slots.load(peer)
   }
 
   private assertOk (res: ChunkAnswer, op: string, cid: CID): void {

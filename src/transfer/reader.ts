@@ -1,6 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { ChunkUnavailableError } from './errors.js'
+import { replicaOrder } from './replicas.js'
 import type { ChunkTransport, NodeDirectory } from './types.js'
 import type { MetadataStore, FileManifest } from '../metadata/store.js'
 import type { Logger } from '@libp2p/interface'
@@ -25,7 +26,7 @@ export interface ReadOptions {
 }
 
 /**
- * Fetches one chunk from the best replica: alive nodes first, the rest after. Every byte is verified against the
+ * Fetches one chunk from the best replica (replicaOrder: alive nodes first, the least busy of them first). Every byte is verified against the
  * CID (by the transport); on any error or mismatch the next replica is tried, and a replica that served wrong
  * bytes is reported and forgotten so that repair can replace it.
  */
@@ -33,8 +34,10 @@ async function fetchChunk (components: ReadComponents, cidText: string, signal?:
   const { metadata, chunks, nodes, log } = components
   const cid = CID.parse(cidText)
   const states = new Map(nodes().map(n => [n.peerId, n.state]))
-  const rank = (p: string): number => ({ alive: 0, suspect: 1, dead: 2 }[states.get(p) ?? 'dead'])
-  const replicas = metadata.chunkLocations(cidText).sort((a, b) => rank(a) - rank(b))
+  const replicas = replicaOrder(metadata.chunkLocations(cidText), p => ({
+    rank: { alive: 0, suspect: 1, dead: 2 }[states.get(p) ?? 'dead'],
+    load: chunks.load?.(p) ?? 0
+  }))
   const errors: string[] = []
   for (const [i, peer] of replicas.entries()) {
     try {

@@ -66,6 +66,11 @@ export class ResilientChunkTransport implements ChunkTransport {
     await this.call('delete', peer, options, async () => { await this.components.transport.delete(peer, cid, options) }, () => 0)
   }
 
+  /** Requests the wrapped transport has in flight to or waiting for the node */
+  load (peer: string): number {
+    return this.components.transport.load?.(peer) ?? 0
+  }
+
   /** True while calls to this node are being refused: placement should look elsewhere */
   isOpen (peer: string): boolean {
     return this.breakers.state(peer) === 'open'

@@ -10,6 +10,8 @@ export interface ChunkTransport {
   /** Resolves only with bytes that hash to `cid`, in the pieces they arrived in */
   get: (peer: PeerId, cid: CID, options?: ChunkRequestOptions) => Promise<Uint8ArrayList>
   delete: (peer: PeerId, cid: CID, options?: ChunkRequestOptions) => Promise<void>
+  /** Requests in flight to or waiting for the node (a peer ID string): readers ask the least busy copy first */
+  load?: (peer: string) => number
 }
 
 /** Where chunks may go: the storage nodes known right now */
