@@ -10,7 +10,6 @@ import { ChunkUnavailableError, ReplicationError } from '../transfer/errors.js'
 import { ChunkPipeline, DeclaredSize } from '../transfer/pipeline.js'
 import { clampRange, trimToRange } from '../transfer/range.js'
 import { chunksAhead, readAhead } from '../transfer/reader.js'
-import { replicaOrder } from '../transfer/replicas.js'
 import { sizeChunks } from '../transfer/writer.js'
 import { MiB } from '../storage/chunking.js'
 import { fromWireEntry } from './meta-client.js'
@@ -275,8 +274,8 @@ export class RemoteContent {
   private async fetch (file: RemoteFile & { pages: PageCache }, index: number, signal?: AbortSignal): Promise<Uint8ArrayList> {
     const chunk = await file.pages.chunk(index, signal)
     const errors: string[] = []
-    // The owner lists the copies in a fixed order; asking the least busy first spreads the reads over them.
-    for (const node of replicaOrder(chunk.nodes, n => ({ rank: 0, load: this.components.chunks.load?.(n.toString()) ?? 0 }))) {
+    // in the owner's order: live copies first, shuffled among equals
+    for (const node of chunk.nodes) {
       try {
         const bytes = await this.components.chunks.get(node, chunk.cid, { signal, capability: chunk.capability })
         if (bytes.byteLength !== chunk.size) throw new ChunkUnavailableError(`chunk ${index} is ${bytes.byteLength} bytes, the manifest says ${chunk.size}`)

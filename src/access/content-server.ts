@@ -14,6 +14,8 @@ import { CHUNK_SIZES, assertChunkCid } from '../storage/chunking.js'
 import { ReplicationError } from '../transfer/errors.js'
 import { Semaphore } from '../util/semaphore.js'
 import { toWireEntry } from './wire.js'
+import { replicaOrder } from '../transfer/replicas.js'
+import type { ReplicaStanding } from '../transfer/replicas.js'
 import type { MetaRequest, MetaResponse } from '../gen/meta.js'
 import type { FileService } from '../files/service.js'
 import type { VerifiedIdentity } from '../identity/index.js'
@@ -144,9 +146,11 @@ export class ContentServer {
     const first = req.firstChunk
     const page = manifest.chunks.slice(first, first + limit)
     const nodes = new Map(this.components.nodes().map(n => [n.peerId, n]))
-    const rank = (p: string): number => ({ alive: 0, suspect: 1, dead: 2 }[nodes.get(p)?.state ?? 'dead'])
+    // The reader tries the holders in this order: live ones first, shuffled among equals so that reads spread over
+    // the copies (its own load is not ours to know).
+    const standing = (p: string): ReplicaStanding => ({ rank: { alive: 0, suspect: 1, dead: 2 }[nodes.get(p)?.state ?? 'dead'], load: 0 })
     const placements = page.map((chunk, i) => {
-      const holders = files.metadata.chunkLocations(chunk.cid).sort((a, b) => rank(a) - rank(b))
+      const holders = replicaOrder(files.metadata.chunkLocations(chunk.cid), standing)
       return {
         index: first + i,
         cid: CID.parse(chunk.cid).bytes as Bytes,

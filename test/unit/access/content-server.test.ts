@@ -2,6 +2,8 @@ import '../../../src/polyfill.js'
 import { describe, it, before, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { defaultLogger } from '@libp2p/logger'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import * as Digest from 'multiformats/hashes/digest'
 import { MetaOp, MetaRequest } from '../../../src/gen/meta.js'
 import { ContentServer } from '../../../src/access/content-server.js'
 import { SMALL_CHUNK_SIZE, cidOf } from '../../../src/storage/chunking.js'
@@ -63,5 +65,34 @@ describe('ContentServer', () => {
     assert.equal(pinned.size, 4)
     await call({ op: MetaOp.ABORT_WRITE, writeId })
     assert.equal(pinned.size, 0)
+  })
+
+  it('lists each chunk\'s live holders first, in random order, so that remote readers spread over the copies', async () => {
+    const [a, b, gone] = await Promise.all([makePeer(), makePeer(), makePeer()]).then(ps => ps.map(p => p.peerId.toString()))
+    const record = (peerId: string, state: NodeRecord['state']): NodeRecord => ({ ...nodes[0], peerId, name: peerId, state })
+    const chunks = await Promise.all(Array.from({ length: 40 }, async (_, n) => ({ cid: (await cidOf(new Uint8Array([n]))).toString(), size: 1 })))
+    const entry = { id: 1, path: '/media/f', type: 'file', size: 40, mode: 0o644, owner: 'alice', version: 1, mtimeMs: 0, ctimeMs: 0 }
+    const files: any = {
+      open: () => ({ entry, manifest: { size: 40, chunkSize: SMALL_CHUNK_SIZE, chunks } }),
+      // as the metadata lists them: by peer ID, here with the dead node among them
+      metadata: { chunkLocations: () => [gone, a, b].sort() },
+      noteReads: () => {}
+    }
+    const reader = new ContentServer({ files, nodes: () => [record(a, 'alive'), record(b, 'alive'), record(gone, 'dead')], privateKey: owner.key, has: async () => true, logger: defaultLogger() })
+    await reader.start()
+    try {
+      const res = await reader.serve(caller, MetaRequest.decode(MetaRequest.encode({ op: MetaOp.OPEN_READ, path: '/media/f', limit: 40 })), new AbortController().signal)
+      const firsts = new Map<string, number>()
+      for (const p of res.placements ?? []) {
+        const order = p.nodes.map(bytes => peerIdFromMultihash(Digest.decode(bytes)).toString())
+        assert.equal(order.length, 3)
+        assert.equal(order[2], gone, 'the dead node comes last')
+        firsts.set(order[0], (firsts.get(order[0]) ?? 0) + 1)
+      }
+      // 40 chunks: the odds that one live node never comes first are 2 in 2^40
+      assert.ok((firsts.get(a) ?? 0) > 0 && (firsts.get(b) ?? 0) > 0, `first holders: ${JSON.stringify([...firsts])}`)
+    } finally {
+      await reader.stop()
+    }
   })
 })
