@@ -13,6 +13,7 @@ import {
   RemoteChunkError
 } from './protocol.js'
 import { ChunkSession, ChunkStreamClosedError } from './session.js'
+import { combineSignals } from '../util/signals.js'
 import type { ChunkAnswer } from './session.js'
 import type { ChunkOperation } from './protocol.js'
 import type { AbortOptions, ComponentLogger, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
@@ -292,9 +293,10 @@ export class ChunkClient {
     const key = peerKey(peer)
     const capability = options.capability ?? await this.components.capabilities?.(op, cid)
     // one signal per request, so waiting in line never piles listeners onto the client's long-lived one
-    const signal = AbortSignal.any(options.signal != null ? [options.signal, this.controller.signal] : [this.controller.signal])
-    const release = await this.slots.acquire(key, signal)
+    const signal = combineSignals(options.signal, this.controller.signal)
+    let release: (() => void) | undefined
     try {
+      release = await this.slots.acquire(key, signal)
       const req = { op: WIRE_OPS[op], cid: cid.bytes as Uint8Array<ArrayBuffer>, capability: capability as Uint8Array<ArrayBuffer> | undefined }
       try {
         return await this.sessionFor(peer, key).request(req, data, signal)
@@ -307,7 +309,8 @@ export class ChunkClient {
       this.log('%s of %c on %s failed - %s: %s', op, cid, key, err.name, err.message)
       throw err
     } finally {
-      release()
+      release?.()
+      signal.clear()
     }
   }
 
@@ -339,9 +342,10 @@ export class ChunkClient {
 
   private async openStream (peer: ChunkPeer): Promise<Stream> {
     const timeout = AbortSignal.timeout(this.timeoutMs)
+    const signal = combineSignals(this.controller.signal, timeout)
     try {
       return await this.components.host.dialProtocol(peer, CHUNK_PROTOCOL, {
-        signal: AbortSignal.any([this.controller.signal, timeout]),
+        signal,
         // The first request goes out with the protocol proposal: it costs one round trip, not two. A peer not
         // serving the protocol still fails it with UnsupportedProtocolError, only at the read instead of the dial.
         negotiateFully: false,
@@ -350,6 +354,8 @@ export class ChunkClient {
     } catch (err) {
       if (timeout.aborted && !this.controller.signal.aborted) throw new RequestTimeoutError(`${CHUNK_PROTOCOL}: opening a stream to ${peerKey(peer)} timed out after ${this.timeoutMs} ms`)
       throw err
+    } finally {
+      signal.clear()
     }
   }
 }

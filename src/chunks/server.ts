@@ -19,6 +19,8 @@ import {
   UnknownPeerError,
   frameHead
 } from './protocol.js'
+import { combineSignals } from '../util/signals.js'
+import type { ClearableSignal } from '../util/signals.js'
 import type { ChunkOperation, ChunkResult } from './protocol.js'
 import type { Role, VerifiedIdentity } from '../identity/index.js'
 import type { PeerIdentities } from '../net/peer-identities.js'
@@ -193,14 +195,17 @@ export class ChunkServer {
       for (;;) {
         await slots.acquire(stopping)
         const idle = AbortSignal.timeout(this.idleTimeoutMs)
+        const reading = combineSignals(stopping, idle)
         let frame: Uint8ArrayList
         try {
-          frame = await lp.read({ signal: AbortSignal.any([stopping, idle]) })
+          frame = await lp.read({ signal: reading })
         } catch (err: any) {
           // the caller closed its end between requests (the usual end of a stream), or went quiet
           if (err?.name === 'UnexpectedEOFError' && stream.remoteWriteStatus !== 'writable') break
           if (idle.aborted && !stopping.aborted) break
           throw err
+        } finally {
+          reading.clear()
         }
         // A frame that is not a ChunkRequest says the caller is broken: nothing more on this stream is trusted.
         // The chunk's bytes stay in the pieces they arrived in, all the way to the disk.
@@ -213,7 +218,8 @@ export class ChunkServer {
         running.add(task)
       }
       await Promise.all(running)
-      await stream.close({ signal: AbortSignal.any([stopping, AbortSignal.timeout(this.timeoutMs)]) })
+      const closing = combineSignals(stopping, AbortSignal.timeout(this.timeoutMs))
+      await stream.close({ signal: closing }).finally(() => { closing.clear() })
     } catch (err: any) {
       // An oversized or malformed frame lands here too: the caller gets a reset stream, never a response.
       this.log('chunk stream from %p failed - %s: %s', connection.remotePeer, err.name, err.message)
@@ -226,7 +232,8 @@ export class ChunkServer {
   private async answer (stream: Stream, req: ChunkRequestFrame, remotePeer: PeerId): Promise<void> {
     const started = performance.now()
     const timeout = AbortSignal.timeout(this.timeoutMs)
-    const signal = AbortSignal.any([timeout, this.controller.signal])
+    const signal = combineSignals(timeout, this.controller.signal)
+    let sending: ClearableSignal | undefined
     const op = OPERATIONS[req.op]
     let result: ChunkResult = 'error'
     let bytes = op === 'put' ? req.data.byteLength : 0
@@ -240,7 +247,7 @@ export class ChunkServer {
       }
       // Other requests share the stream, so a slow one is answered rather than reset: its timeout, or its result
       // when it finished anyway past the limit (a write the disk was slow to take). The answer gets its own time.
-      const sending = timeout.aborted ? AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.controller.signal]) : signal
+      sending = timeout.aborted ? combineSignals(AbortSignal.timeout(this.timeoutMs), this.controller.signal) : signal
       const { response, data } = outcome
       result = RESULTS[response.status ?? ChunkStatus.STATUS_UNSPECIFIED]
       const head = frameHead(ChunkResponse.encode({ ...response, id: req.id }), data?.byteLength ?? 0)
@@ -259,6 +266,8 @@ export class ChunkServer {
       result = 'error'
       stream.abort(err)
     } finally {
+      signal.clear()
+      sending?.clear()
       if (op != null) this.report(op, result, bytes, (performance.now() - started) / 1000)
     }
   }

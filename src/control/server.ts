@@ -3,6 +3,7 @@ import { chmod, unlink, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { readLine, writeLine } from './framing.js'
 import { DaemonAlreadyRunningError, UnknownMethodError, ControlProtocolError } from './errors.js'
+import { combineSignals } from '../util/signals.js'
 import type { Server, Socket } from 'node:net'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
@@ -98,7 +99,7 @@ export class ControlServer {
   private serve (socket: Socket): void {
     this.sockets.add(socket)
     const client = new AbortController()
-    const signal = AbortSignal.any([client.signal, this.controller.signal])
+    const signal = combineSignals(client.signal, this.controller.signal)
     socket.setTimeout(this.init.idleTimeoutMs ?? 600_000, () => { socket.destroy() })
     socket.once('close', () => { this.sockets.delete(socket); client.abort(new Error('client went away')) })
     socket.on('error', () => {})
@@ -133,6 +134,8 @@ export class ControlServer {
           writeLine(socket, { type: 'error', error: { name: err?.name ?? 'Error', message: err?.message ?? String(err), details: err?.details } })
           socket.end()
         }
+      } finally {
+        signal.clear()
       }
     })()
   }

@@ -1,5 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { backoffDelay, sleep } from '../util/backoff.js'
+import { combineSignals } from '../util/signals.js'
 import type { BackoffInit } from '../util/backoff.js'
 import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
 
@@ -76,8 +77,9 @@ export class CoordinatorLink {
     let attempt = 0
     while (!signal.aborted) {
       if (!this.up) {
+        const dialling = combineSignals(signal, AbortSignal.timeout(10_000))
         try {
-          await this.components.host.dial(multiaddr(this.init.address), { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })
+          await this.components.host.dial(multiaddr(this.init.address), { signal: dialling })
           attempt = 0
           this.setUp(true)
         } catch (err: any) {
@@ -86,6 +88,8 @@ export class CoordinatorLink {
           this.setUp(false, err)
           try { await sleep(backoffDelay(attempt++, this.init), signal) } catch { return }
           continue
+        } finally {
+          dialling.clear()
         }
       }
       // Connected: wait until the connection goes (onDisconnect wakes us) or the daemon stops.

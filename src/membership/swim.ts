@@ -7,6 +7,7 @@ import { RequestTimeoutError } from '../net/errors.js'
 import { compareRecords, digestEntry, isLive, metaEntries, ordered, sameSignedBody, signingPayload, stateOf, toMemberRecord, validateRecord } from './record.js'
 import { peerIdVerifier } from './signing.js'
 import { answerSync, syncWith } from './sync.js'
+import { combineSignals } from '../util/signals.js'
 import type { MemberUpdate, SwimRequest, SwimResponse } from '../gen/swim.js'
 import type { SyncRequest, SyncResponse } from '../gen/sync.js'
 import type { SyncStore } from './sync.js'
@@ -423,12 +424,13 @@ export class Swim extends TypedEventEmitter<SwimEvents> implements SwimHandler {
   /** Runs `fn` under a timeout on our scheduler, so that virtual time governs timeouts in the harness too */
   private async timed<T> (timeoutMs: number, options: AbortOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController()
-    const signal = options.signal != null ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
+    const signal = combineSignals(controller.signal, options.signal)
     const timer = this.scheduler.setTimeout(() => { controller.abort(new RequestTimeoutError(`no answer within ${timeoutMs} ms`)) }, timeoutMs)
     try {
       return await fn(signal)
     } finally {
       this.scheduler.clearTimeout(timer)
+      signal.clear()
     }
   }
 

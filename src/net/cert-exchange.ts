@@ -1,6 +1,8 @@
 import { pbStream } from '@libp2p/utils'
 import { CertificateChain, Verdict } from '../gen/noise-cert.js'
 import { CertificateRefusedError, HandshakeTimeoutError } from './errors.js'
+import { combineSignals } from '../util/signals.js'
+import type { ClearableSignal } from '../util/signals.js'
 import type { Logger, MessageStream, PeerId, SecureConnectionOptions, SecuredConnection } from '@libp2p/interface'
 
 /** Negotiated in place of `/noise` (spec: protocols/noise-cert.md) */
@@ -40,7 +42,8 @@ export interface ExchangeInit<T> {
 export async function exchangeCertificates<T> (secured: SecuredConnection, init: ExchangeInit<T>, options?: SecureConnectionOptions): Promise<{ connection: MessageStream, admitted: T }> {
   const timeoutMs = init.timeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS
   const timeout = AbortSignal.timeout(timeoutMs)
-  const signal = options?.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
+  const signal = combineSignals(options?.signal, timeout)
+  let readSignal: ClearableSignal | undefined
   const pb = pbStream(secured.connection, { maxDataLength: MAX_CHAIN_MESSAGE_BYTES })
 
   try {
@@ -59,7 +62,7 @@ export async function exchangeCertificates<T> (secured: SecuredConnection, init:
     // Both sides send their verdict and read the other's before anyone closes, so each learns why it was
     // refused. A side that refuses waits only briefly: a hostile peer gets no time to hold the connection.
     const wrote = await pb.write({ accepted: refusal == null, reason: refusal?.name ?? '' }, Verdict, { signal }).then(() => undefined, (err: unknown) => asError(err))
-    const readSignal = refusal == null ? signal : AbortSignal.any([signal, AbortSignal.timeout(2_000)])
+    readSignal = refusal == null ? signal : combineSignals(signal, AbortSignal.timeout(2_000))
     const verdict = await pb.read(Verdict, { signal: readSignal }).catch((err: unknown) => asError(err))
     if (refusal != null) throw refusal
     if (verdict instanceof Error) throw wrote ?? verdict
@@ -85,6 +88,9 @@ export async function exchangeCertificates<T> (secured: SecuredConnection, init:
       plain.name = error.name
       throw plain
     }
+  } finally {
+    signal.clear()
+    readSignal?.clear()
   }
 }
 

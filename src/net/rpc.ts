@@ -1,5 +1,7 @@
 import { pbStream } from '@libp2p/utils'
 import { ProtocolError, RequestTimeoutError, StreamClosedError } from './errors.js'
+import { combineSignals } from '../util/signals.js'
+import type { ClearableSignal } from '../util/signals.js'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { AbortOptions, Connection, Libp2p, PeerId, Stream, Logger } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -18,9 +20,9 @@ export interface MessageType<T> {
   decode: (bytes: Uint8Array | Uint8ArrayList) => T
 }
 
-function withTimeout (timeoutMs: number, signal?: AbortSignal): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs)
-  return signal != null ? AbortSignal.any([signal, timeout]) : timeout
+/** The caller's signal or the timeout; `clear()` it when done (see combineSignals) */
+function withTimeout (timeoutMs: number, signal?: AbortSignal): ClearableSignal {
+  return combineSignals(signal, AbortSignal.timeout(timeoutMs))
 }
 
 function translate (err: any, signal: AbortSignal, callerSignal: AbortSignal | undefined, what: string, timeoutMs: number): Error {
@@ -57,6 +59,8 @@ export async function request<Req, Res> (
     const e = translate(err, signal, options.signal, `${protocol} request`, limits.timeoutMs)
     stream?.abort(e)
     throw e
+  } finally {
+    signal.clear()
   }
 }
 
