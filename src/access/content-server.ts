@@ -14,7 +14,7 @@ import { CHUNK_SIZES, assertChunkCid } from '../storage/chunking.js'
 import { ReplicationError } from '../transfer/errors.js'
 import { Semaphore } from '../util/semaphore.js'
 import { toWireEntry } from './wire.js'
-import { replicaOrder } from '../transfer/replicas.js'
+import { livenessRank, replicaOrder } from '../transfer/replicas.js'
 import type { ReplicaStanding } from '../transfer/replicas.js'
 import type { MetaRequest, MetaResponse } from '../gen/meta.js'
 import type { FileService } from '../files/service.js'
@@ -148,7 +148,7 @@ export class ContentServer {
     const nodes = new Map(this.components.nodes().map(n => [n.peerId, n]))
     // The reader tries the holders in this order: live ones first, shuffled among equals so that reads spread over
     // the copies (its own load is not ours to know).
-    const standing = (p: string): ReplicaStanding => ({ rank: { alive: 0, suspect: 1, dead: 2 }[nodes.get(p)?.state ?? 'dead'], load: 0 })
+    const standing = (p: string): ReplicaStanding => ({ rank: livenessRank(nodes.get(p)?.state), load: 0 })
     const placements = page.map((chunk, i) => {
       const holders = replicaOrder(files.metadata.chunkLocations(chunk.cid), standing)
       return {

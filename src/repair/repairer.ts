@@ -6,6 +6,7 @@ import { sleep } from '../util/backoff.js'
 import { TokenBucket } from './token-bucket.js'
 import { NoReadableReplicaError, NoRepairTargetError } from './errors.js'
 import { Rebalancer } from './rebalancer.js'
+import { livenessRank } from '../transfer/replicas.js'
 import type { RebalancerInit, RebalanceStatus } from './rebalancer.js'
 import type { HotContent, HotContentStatus } from './hot-content.js'
 import type { MetadataStore, UnderReplicatedChunk } from '../metadata/store.js'
@@ -99,8 +100,6 @@ export interface RepairStatus {
 }
 
 const MAX_BAD_REPLICAS = 4096
-
-const STATE_RANK: Record<string, number> = { alive: 0, suspect: 1, dead: 2 }
 
 /**
  * The coordinator's repairer: keeps every chunk of its own files at the replication factor on live,
@@ -293,7 +292,7 @@ export class Repairer {
       .map(p => byPeer.get(p))
       .filter((n): n is NodeRecord => n != null && n.state !== 'dead')
       // A draining node is read last: it is about to go, and the others are as good.
-      .sort((a, b) => Number(a.draining === true) - Number(b.draining === true) || STATE_RANK[a.state] - STATE_RANK[b.state])
+      .sort((a, b) => Number(a.draining === true) - Number(b.draining === true) || livenessRank(a.state) - livenessRank(b.state))
     const candidates = nodes.filter(n => n.draining !== true)
     const tried = new Set([...chunk.locations, ...nodes.filter(n => this.badReplicas.has(`${chunk.cid} ${n.peerId}`)).map(n => n.peerId)])
     const holders = sources.filter(n => n.draining !== true).map(n => n.domain ?? '')

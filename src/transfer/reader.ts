@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { ChunkUnavailableError } from './errors.js'
-import { replicaOrder } from './replicas.js'
+import { livenessRank, replicaOrder } from './replicas.js'
 import type { ChunkTransport, NodeDirectory } from './types.js'
 import type { MetadataStore, FileManifest } from '../metadata/store.js'
 import type { Logger } from '@libp2p/interface'
@@ -26,16 +26,16 @@ export interface ReadOptions {
 }
 
 /**
- * Fetches one chunk from the best replica (replicaOrder: alive nodes first, the least busy of them first). Every byte is verified against the
- * CID (by the transport); on any error or mismatch the next replica is tried, and a replica that served wrong
- * bytes is reported and forgotten so that repair can replace it.
+ * Fetches one chunk from the best replica (replicaOrder: live nodes first, the least busy of them first). Every
+ * byte is verified against the CID (by the transport); on any error or mismatch the next replica is tried, and a
+ * replica that served wrong bytes is reported and forgotten so that repair can replace it.
  */
 async function fetchChunk (components: ReadComponents, cidText: string, signal?: AbortSignal): Promise<Uint8ArrayList> {
   const { metadata, chunks, nodes, log } = components
   const cid = CID.parse(cidText)
   const states = new Map(nodes().map(n => [n.peerId, n.state]))
   const replicas = replicaOrder(metadata.chunkLocations(cidText), p => ({
-    rank: { alive: 0, suspect: 1, dead: 2 }[states.get(p) ?? 'dead'],
+    rank: livenessRank(states.get(p)),
     load: chunks.load?.(p) ?? 0
   }))
   const errors: string[] = []

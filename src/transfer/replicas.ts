@@ -1,9 +1,16 @@
+import type { NodeState } from '../node-registry/registry.js'
+
 /** How a node stands in the reader's view: its liveness, and how many requests this daemon has on it now */
 export interface ReplicaStanding {
-  /** 0 live, 1 suspect, 2 dead (or unknown) */
+  /** livenessRank of its state */
   rank: number
   /** Requests in flight to or waiting for the node */
   load: number
+}
+
+/** 0 for a live node, 1 for a suspect one, 2 for a dead or unknown one: the order copies are read and repaired from */
+export function livenessRank (state: NodeState | undefined): number {
+  return state === 'alive' ? 0 : state === 'suspect' ? 1 : 2
 }
 
 /**
