@@ -77,6 +77,8 @@ describe('rebalancing: chunks move gradually toward a node that joined', () => {
     const joinedAt = Date.now()
     const samples: number[][] = []
     let receivingSince: number | undefined
+    let moves = -1
+    let movesSince = Date.now()
     // Polled while the moves go on: a chunk must never drop below its 2 copies, and the moves must be gradual.
     await waitFor('fills even out', async () => {
       const copies = await copiesPerChunk()
@@ -89,12 +91,19 @@ describe('rebalancing: chunks move gradually toward a node that joined', () => {
       // Done: a pass that moved nothing ended after node-03 received chunks, and the nodes' stores hold exactly the
       // copies the metadata records (a move copies, then deletes). Not "node-03 holds every chunk moved": once it
       // has its share, a move between the two old nodes is as legitimate as one toward it.
+      // And no move for 3 s, a few heartbeats: a pass can find nothing to move while the nodes' reports still lag
+      // the last moves, and move one or two more once they come in.
       const status = await call(coordinator.socket, 'repair.status')
+      if (status.rebalance.movedChunks !== moves) {
+        moves = status.rebalance.movedChunks
+        movesSince = Date.now()
+      }
       if (f[2].chunks === 0) return false
       receivingSince ??= Date.now()
       const stored = f.reduce((s, x) => s + x.chunks, 0)
       const recorded = copies.reduce((s, c) => s + c, 0)
       if (status.running === true || status.last?.moved !== 0 || status.last.endedAt <= receivingSince || stored !== recorded) return false
+      if (Date.now() - movesSince < 3000) return false
       // Within the tolerance (10 % of the average), give or take the one 1 MiB chunk a move is made of.
       assert.ok(f.every(x => x.fill <= avg * 1.1 + 1 / 64), `rebalancing stopped short: ${JSON.stringify(f)}`)
       return true
