@@ -1,9 +1,10 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { MetadataStore } from '../../../src/metadata/store.js'
 import { cidOf } from '../../../src/storage/chunking.js'
 import type { CID } from 'multiformats/cid'
-import type { PeerId } from '@libp2p/interface'
+import type { Logger, PeerId } from '@libp2p/interface'
 import type { ChunkTransport } from '../../../src/transfer/types.js'
 import type { NodeRecord, NodeState } from '../../../src/node-registry/registry.js'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -13,6 +14,15 @@ export const OWNER = 'alice.home.collective.local'
 export async function node (name: string, domain: string, state: NodeState = 'alive', extra: Partial<NodeRecord> = {}): Promise<NodeRecord> {
   const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
   return { peerId, name: `${name}@${domain}`, domain, capacityBytes: 1e9, usedBytes: 0, chunkCount: 0, addrs: [], registeredAt: 0, lastSeen: 0, state, ...extra }
+}
+
+/** What a transfer test starts from: an empty in-memory metadata store with a directory /d, and three live nodes on three members */
+export async function transferSetup (): Promise<{ metadata: MetadataStore, nodes: NodeRecord[], log: Logger }> {
+  const metadata = new MetadataStore({ path: ':memory:' })
+  metadata.start()
+  metadata.mkdir('/d', { parents: false, owner: OWNER })
+  const nodes = await Promise.all(['a', 'b', 'c'].map(async n => await node(n, `${n}.collective.local`)))
+  return { metadata, nodes, log: defaultLogger().forComponent('test') }
 }
 
 export async function chunk (text: string): Promise<{ cid: string, bytes: Uint8Array }> {

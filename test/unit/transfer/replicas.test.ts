@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { randomBytes } from 'node:crypto'
-import { defaultLogger } from '@libp2p/logger'
 import { replicaOrder } from '../../../src/transfer/replicas.js'
 import { readFile } from '../../../src/transfer/reader.js'
 import { writeFile, Pins } from '../../../src/transfer/writer.js'
-import { MetadataStore } from '../../../src/metadata/store.js'
 import { KeyedMutex } from '../../../src/util/keyed-mutex.js'
-import { FakeNodes, OWNER, node } from '../repair/fixtures.js'
+import { FakeNodes, OWNER, transferSetup } from '../repair/fixtures.js'
 import type { CID } from 'multiformats/cid'
 import type { PeerId } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -49,12 +47,8 @@ describe('replicaOrder', () => {
 
 describe('readFile over several copies', () => {
   it('spreads the reads of a file over every node holding its chunks', async () => {
-    const metadata = new MetadataStore({ path: ':memory:' })
-    metadata.start()
-    metadata.mkdir('/d', { parents: false, owner: OWNER })
-    const nodes = await Promise.all(['a', 'b', 'c'].map(async n => await node(n, `${n}.collective.local`)))
+    const { metadata, nodes, log } = await transferSetup()
     const fake = new CountingNodes()
-    const log = defaultLogger().forComponent('test')
     const data = randomBytes(40 * 1024 * 1024 - 1) // 40 chunks of 1 MiB, two copies each on three nodes
     await writeFile({ chunks: fake, nodes: () => nodes, metadata, locks: new KeyedMutex(), pins: new Pins(), log }, {
       path: '/d/f', size: data.byteLength, owner: OWNER, replication: 2, source: (async function * () { yield data })()

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { createHash, randomBytes } from 'node:crypto'
-import { defaultLogger } from '@libp2p/logger'
 import { writeFile, Pins } from '../../../src/transfer/writer.js'
 import { readFile } from '../../../src/transfer/reader.js'
-import { MetadataStore } from '../../../src/metadata/store.js'
 import { KeyedMutex } from '../../../src/util/keyed-mutex.js'
-import { FakeNodes, OWNER, node } from '../repair/fixtures.js'
+import { FakeNodes, OWNER, transferSetup } from '../repair/fixtures.js'
 import type { CID } from 'multiformats/cid'
 import type { PeerId } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -28,12 +26,8 @@ class SlowNodes extends FakeNodes {
 
 describe('writeFile', () => {
   it('reads a self-cutting source into a few lent buffers, each lent again only once its chunk is stored', async () => {
-    const metadata = new MetadataStore({ path: ':memory:' })
-    metadata.start()
-    metadata.mkdir('/d', { parents: false, owner: OWNER })
-    const nodes = await Promise.all(['a', 'b', 'c'].map(async n => await node(n, `${n}.collective.local`)))
+    const { metadata, nodes, log } = await transferSetup()
     const fake = new SlowNodes()
-    const log = defaultLogger().forComponent('test')
     const size = 150 * MiB + 12345 // 4 MiB chunks, the last one short
     const data = randomBytes(size)
     const lent = new Set<ArrayBufferLike>()
