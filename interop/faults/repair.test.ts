@@ -9,6 +9,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { decode as decodeDigest } from 'multiformats/hashes/digest'
 import { call } from '../../src/control/client.js'
+import { verifyChunk } from '../../src/storage/chunking.js'
 import { Cleanup, TestFederation, cli, startDaemon, waitFor } from '../../test/helpers/daemons.js'
 import type { RunningDaemon } from '../../test/helpers/daemons.js'
 import type { DurabilityGroup } from '../../src/repair/durability.js'
@@ -208,7 +209,7 @@ describe('faults: repair after kill -9, scrubbing of corrupt chunks, drain', () 
       if (!chunk.nodes.some(n => n.peerId === node.peerId)) return true
       // Repair may pick the same node again: then its copy must now be intact.
       const onDisk = await readFile(target.file).catch(() => undefined)
-      return onDisk != null && createHash('sha256').update(onDisk).digest('hex') === Buffer.from(CID.parse(target.cid).multihash.digest).toString('hex')
+      return onDisk != null && verifyChunk(CID.parse(target.cid), onDisk)
     }, REPAIR_BOUND_MS, 250)
     const ms = await atTarget('every chunk at target after the scrub', corruptedAt)
     console.log(`# corrupt chunk on ${name} found and replaced ${ms} ms after the corruption (scrub interval ${SCRUB_INTERVAL})`)

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { mkdir, open, opendir, readFile, rename, stat, statfs, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
@@ -9,7 +8,7 @@ import { base32upper } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { decode as decodeDigest } from 'multiformats/hashes/digest'
-import { MAX_CHUNK_SIZE, MiB, assertChunkCid, equalBytes, verifyChunk } from './chunking.js'
+import { MAX_CHUNK_SIZE, MiB, assertChunkCid, createChunkHasher, equalBytes, verifyChunk } from './chunking.js'
 import {
   ChunkNotFoundError,
   ChunkTooLargeError,
@@ -173,7 +172,7 @@ export class ChunkStore {
     if (size > this.maxChunkBytes) {
       throw new ChunkTooLargeError(`chunk ${cid} is ${size} bytes, more than the ${this.maxChunkBytes} accepted`)
     }
-    if (!(await verifyChunk(cid, bytes))) {
+    if (!verifyChunk(cid, bytes)) {
       throw new ChunkVerificationError(`bytes offered for chunk ${cid} do not hash to it`)
     }
     options.signal?.throwIfAborted()
@@ -359,11 +358,11 @@ export class ChunkStore {
    */
   async verify (cid: CID, options: AbortOptions = {}): Promise<boolean> {
     assertChunkCid(cid)
-    const hash = createHash('sha256')
+    const hasher = createChunkHasher(cid.multihash.code)
     for await (const part of this.stream(cid, options)) {
-      hash.update(part)
+      hasher.update(part)
     }
-    return equalBytes(hash.digest(), cid.multihash.digest)
+    return equalBytes(hasher.digest(), cid.multihash.digest)
   }
 
   async stats (): Promise<ChunkStoreStats> {

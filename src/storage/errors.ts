@@ -29,7 +29,7 @@ export class ChunkTooLargeError extends StorageError {
   override name = 'ChunkTooLargeError'
 }
 
-/** A CID we cannot verify: chunks are CIDv1, raw codec, sha2-256 */
+/** A CID we cannot verify: chunks are CIDv1, raw codec, a 32-byte sha2-256 or blake3 hash */
 export class UnsupportedCidError extends StorageError {
   static override name = 'UnsupportedCidError'
   override name = 'UnsupportedCidError'

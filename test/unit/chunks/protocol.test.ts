@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test'
 import { lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import * as json from 'multiformats/codecs/json'
-import { sha512 } from 'multiformats/hashes/sha2'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256, sha512 } from 'multiformats/hashes/sha2'
 import { ChunkClient } from '../../../src/chunks/client.js'
 import { CHUNK_FRAME_BUFFER_BYTES, CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS, frameHead } from '../../../src/chunks/protocol.js'
 import { ChunkServer } from '../../../src/chunks/server.js'
@@ -167,6 +168,16 @@ describe('/collective/chunk/1.1.0 between two in-process hosts', () => {
     assert.equal((await node.store.stats()).chunkCount, 0)
   })
 
+  it('moves and verifies chunks addressed by sha2-256, as collectives stored them before blake3', async () => {
+    const bytes = pseudoRandomBytes(MiB + 3, 9)
+    const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+    await client.chunks.put(node.host.peerId, cid, bytes)
+    const got = await client.chunks.get(node.host.peerId, cid)
+    assert.ok(Buffer.from(got.subarray()).equals(Buffer.from(bytes)))
+    assert.equal((await rejection(client.chunks.put(node.host.peerId, cid, bytes.subarray(1)))).reason, 'ChunkVerificationError')
+    await client.chunks.delete(node.host.peerId, cid)
+  })
+
   it('dials a node by multiaddr as well as by peer ID, and a repeated put is a no-op', async () => {
     const { cid, bytes } = await chunkOf(4096, 42)
     const addrs = node.host.getMultiaddrs()
@@ -209,7 +220,7 @@ describe('/collective/chunk/1.1.0 between two in-process hosts', () => {
     assert.deepEqual([after.chunkCount, after.usedBytes], [before.chunkCount, before.usedBytes])
   })
 
-  it('refuses CIDs that are not CIDv1 raw sha2-256, and chunks above the largest size', async () => {
+  it('refuses CIDs that are not CIDv1 raw blake3 or sha2-256, and chunks above the largest size', async () => {
     const bytes = pseudoRandomBytes(100, 3)
     const foreign = CID.createV1(json.code, await sha512.digest(bytes))
     const err = await rejection(client.chunks.put(node.host.peerId, foreign, bytes))

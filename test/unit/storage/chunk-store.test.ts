@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ChunkStore } from '../../../src/storage/chunk-store.js'
 import { cidOf } from '../../../src/storage/chunking.js'
@@ -71,6 +73,22 @@ describe('ChunkStore', () => {
     assert.equal(await store.has(cid), false)
     await assert.rejects(store.get(cid), { name: 'ChunkNotFoundError' })
     await assert.rejects(store.verify(cid), { name: 'ChunkNotFoundError' })
+  })
+
+  it('keeps storing, serving and verifying chunks addressed by sha2-256, as collectives stored them before blake3', async () => {
+    const { store, path } = await open_()
+    const bytes = randomBytes(70_000, 2)
+    const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+    await assert.rejects(store.put(cid, bytes.subarray(1)), { name: 'ChunkVerificationError' })
+    await store.put(cid, new Uint8ArrayList(bytes.subarray(0, 5), bytes.subarray(5)))
+    await store.stop()
+
+    const { store: reopened } = await open_({ path })
+    const listed = []
+    for await (const c of reopened.cids()) listed.push(c.toString())
+    assert.deepEqual(listed, [cid.toString()])
+    assert.deepEqual(await reopened.get(cid), bytes)
+    assert.equal(await reopened.verify(cid), true)
   })
 
   it('stores a chunk given in the pieces it arrived in, through a temp file that does not stay', async () => {

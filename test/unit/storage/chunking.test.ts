@@ -1,11 +1,14 @@
 import '../../../src/polyfill.js'
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { sha256 } from 'multiformats/hashes/sha2'
+import { create as createDigest } from 'multiformats/hashes/digest'
+import { sha256, sha512 } from 'multiformats/hashes/sha2'
+import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  KiB, MiB, MAX_CHUNK_SIZE, chunkSizeFor, chunkStream, cidOf, verifyChunk, assertChunkCid
+  BLAKE3, KiB, MiB, MAX_CHUNK_SIZE, SHA2_256, assertChunkCid, chunkDigest, chunkSizeFor, chunkStream, cidOf, verifyChunk
 } from '../../../src/storage/chunking.js'
 
 async function collect (gen: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
@@ -116,18 +119,17 @@ describe('chunkStream', () => {
 })
 
 describe('cidOf', () => {
-  it('is CIDv1 raw sha2-256 and stable', async () => {
+  it('is CIDv1 raw blake3 and stable', async () => {
     const empty = await cidOf(new Uint8Array(0))
-    assert.equal(empty.toString(), 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku')
+    assert.equal(empty.version, 1)
+    assert.equal(empty.code, raw.code)
+    assert.equal(empty.multihash.code, BLAKE3)
+    // the BLAKE3 reference vector for empty input
+    assert.equal(Buffer.from(empty.multihash.digest).toString('hex'), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262')
+    assert.equal(empty.toString(), 'bafkr4ifpcne3t5pzugtkaqcn5i3nzskjtpfslsnnyejlpte2spfoihzsmi')
     const bytes = new TextEncoder().encode('hello collective')
     const a = await cidOf(bytes)
-    const b = await cidOf(bytes.slice())
-    assert.equal(a.version, 1)
-    assert.equal(a.code, raw.code)
-    assert.equal(a.multihash.code, sha256.code)
-    assert.ok(a.equals(b))
-    // the same as multiformats' own hasher would produce
-    assert.ok(a.equals(CID.createV1(raw.code, await sha256.digest(bytes))))
+    assert.ok(a.equals(await cidOf(bytes.slice())))
     assert.ok(!a.equals(await cidOf(new TextEncoder().encode('hello collectivE'))))
   })
 
@@ -136,15 +138,50 @@ describe('cidOf', () => {
     const view = big.subarray(100, 200)
     assert.ok((await cidOf(view)).equals(await cidOf(big.slice(100, 200))))
   })
+})
 
-  it('verifyChunk checks bytes against a CID and refuses CIDs it cannot verify', async () => {
+describe('chunk hashes', () => {
+  it('digest the pieces a stream delivered as they would the whole', () => {
+    const bytes = pattern(200_000)
+    const pieces = new Uint8ArrayList(bytes.subarray(0, 1), bytes.subarray(1, 65_537), bytes.subarray(65_537))
+    for (const code of [BLAKE3, SHA2_256]) {
+      assert.deepEqual(chunkDigest(code, pieces), chunkDigest(code, bytes))
+    }
+    assert.deepEqual(chunkDigest(SHA2_256, bytes), createHash('sha256').update(bytes).digest())
+    assert.throws(() => chunkDigest(0x13, bytes), { name: 'UnsupportedCidError' })
+  })
+
+  it('verifyChunk checks bytes against a blake3 CID', async () => {
     const bytes = pattern(300)
     const cid = await cidOf(bytes)
-    assert.equal(await verifyChunk(cid, bytes), true)
+    assert.equal(verifyChunk(cid, bytes), true)
     const bad = bytes.slice()
     bad[7] ^= 1
-    assert.equal(await verifyChunk(cid, bad), false)
-    const dagPb = CID.createV1(0x70, cid.multihash)
-    assert.throws(() => assertChunkCid(dagPb), { name: 'UnsupportedCidError' })
+    assert.equal(verifyChunk(cid, bad), false)
+  })
+
+  it('verifyChunk still checks chunks addressed by sha2-256, as collectives stored them before blake3', async () => {
+    const bytes = pattern(300)
+    const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+    assert.equal(verifyChunk(cid, bytes), true)
+    assert.equal(verifyChunk(cid, new Uint8ArrayList(bytes.subarray(0, 10), bytes.subarray(10))), true)
+    const bad = bytes.slice()
+    bad[299] ^= 0x80
+    assert.equal(verifyChunk(cid, bad), false)
+  })
+
+  it('refuses CIDs it cannot verify', async () => {
+    const bytes = pattern(300)
+    const cid = await cidOf(bytes)
+    const refused = [
+      CID.createV1(0x70, cid.multihash), // dag-pb
+      CID.createV1(raw.code, await sha512.digest(bytes)), // a hash we do not verify
+      CID.createV1(raw.code, createDigest(BLAKE3, new Uint8Array(64))), // blake3, but not the 32-byte output
+      CID.createV1(raw.code, createDigest(SHA2_256, cid.multihash.digest.subarray(0, 16))) // truncated
+    ]
+    for (const c of refused) {
+      assert.throws(() => assertChunkCid(c), { name: 'UnsupportedCidError' }, c.toString())
+      assert.throws(() => verifyChunk(c, bytes), { name: 'UnsupportedCidError' }, c.toString())
+    }
   })
 })
