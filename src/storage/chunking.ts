@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { Blake3Hasher, blake3 } from '@napi-rs/blake-hash'
+import { Blake3Hasher } from '@napi-rs/blake-hash'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
@@ -101,6 +101,7 @@ interface ChunkHasher {
 export function createChunkHasher (code: number): ChunkHasher {
   if (code === BLAKE3) {
     const hasher = new Blake3Hasher()
+    // the binding reads any Uint8Array view in place, though its typings (1.3.4) name only Buffer
     return { update: (bytes) => { hasher.update(bytes as Buffer) }, digest: () => hasher.digestBuffer() }
   }
   if (code === SHA2_256) {
@@ -112,8 +113,6 @@ export function createChunkHasher (code: number): ChunkHasher {
 
 /** The digest of `bytes` (one view, or the pieces a stream delivered) under multihash `code` */
 export function chunkDigest (code: number, bytes: Uint8Array | Uint8ArrayList): Uint8Array {
-  // the binding reads any Uint8Array view in place, though its typings (1.3.4) name only Buffer
-  if (bytes instanceof Uint8Array && code === BLAKE3) return blake3(bytes as Buffer)
   const hasher = createChunkHasher(code)
   if (bytes instanceof Uint8Array) {
     hasher.update(bytes)
