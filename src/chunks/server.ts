@@ -1,4 +1,3 @@
-import { lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ChunkOp, ChunkRequest, ChunkResponse, ChunkStatus } from '../gen/chunk.js'
@@ -7,8 +6,12 @@ import { verifyCapability } from '../permissions/capability.js'
 import { assertChunkCid } from '../storage/chunking.js'
 import { ChunkNotFoundError, StorageError } from '../storage/errors.js'
 import { KeyedMutex } from '../util/keyed-mutex.js'
+import { LentBytes, releaseBytes } from '../util/lent-bytes.js'
 import { Semaphore } from '../util/semaphore.js'
 import { splitDataField } from './frame.js'
+import { chunkFrameBuffers, chunkFrameReader } from './frame-reader.js'
+import type { ReceivedFrame } from './frame-reader.js'
+import type { ReceiveBufferPool } from '../util/receive-buffers.js'
 import {
   CHUNK_FRAME_BUFFER_BYTES,
   CHUNK_PROTOCOL,
@@ -54,10 +57,25 @@ export interface ChunkServerComponents {
   /** Which coordinators each chunk is kept for; capabilities count only from those (see ChunkOwners) */
   owners: ChunkOwners
   logger: ComponentLogger
+  /** Lends the buffers chunks are received into (default: a pool of the server's own, for frames of the largest chunk) */
+  receiveBuffers?: ReceiveBufferPool
 }
 
-/** A request as read: its chunk bytes (for PUT) left in the pieces they arrived in */
+/** A request as read: its chunk bytes (for PUT) are LentBytes when they arrived in a lent buffer */
 type ChunkRequestFrame = Omit<ChunkRequest, 'data'> & { data: Uint8ArrayList }
+
+/** Decodes a request frame; its chunk bytes stay where they arrived, and its buffer goes back when they are released */
+function decodeRequest (frame: ReceivedFrame): ChunkRequestFrame {
+  try {
+    const { head, data } = splitDataField(new Uint8ArrayList(frame.bytes), CHUNK_PROTOCOL)
+    // the CID and capability would be views of the lent buffer, which is filled again once the request is done
+    const fields = ChunkRequest.decode(frame.lent ? head.slice() : head)
+    return { ...fields, data: frame.lent ? new LentBytes(frame.release, ...data) : data }
+  } catch (err) {
+    frame.release()
+    throw err
+  }
+}
 
 const OPERATIONS: Partial<Record<ChunkOp, ChunkOperation>> = {
   [ChunkOp.PUT]: 'put',
@@ -110,6 +128,7 @@ export class ChunkServer {
    * concurrent put of the same chunk has just been told are stored
    */
   private readonly ownership = new KeyedMutex()
+  private readonly buffers: ReceiveBufferPool
   private controller = new AbortController()
   private started = false
 
@@ -120,6 +139,7 @@ export class ChunkServer {
     this.idleTimeoutMs = init.idleTimeoutMs ?? CHUNK_PROTOCOL_LIMITS.idleTimeoutMs
     this.policy = { ...CHUNK_ROLE_POLICY, ...init.policy }
     this.log = components.logger.forComponent('collective:chunks:server')
+    this.buffers = components.receiveBuffers ?? chunkFrameBuffers()
   }
 
   isStarted (): boolean {
@@ -147,6 +167,7 @@ export class ChunkServer {
     await this.components.host.unhandle(CHUNK_PROTOCOL)
     this.controller.abort(new Error('the chunk server is stopping'))
     await Promise.all([...this.inflight])
+    this.buffers.clear()
   }
 
   /**
@@ -187,7 +208,8 @@ export class ChunkServer {
     const buffer = maxRequests * CHUNK_FRAME_BUFFER_BYTES
     // The stream's own buffer (used before our reader attaches) defaults to a few bytes less than a full frame.
     if (stream.maxReadBufferLength < buffer) stream.maxReadBufferLength = buffer
-    const lp = lpStream(stream, { maxDataLength: CHUNK_PROTOCOL_LIMITS.maxMessageBytes, maxBufferSize: buffer })
+    // Each request is copied on arrival into one buffer, lent from the pool for a chunk: see FrameReader
+    const reader = chunkFrameReader(stream, this.buffers, buffer)
     const slots = new Semaphore(maxRequests)
     const running = new Set<Promise<void>>()
     const stopping = this.controller.signal
@@ -196,9 +218,9 @@ export class ChunkServer {
         await slots.acquire(stopping)
         const idle = AbortSignal.timeout(this.idleTimeoutMs)
         const reading = combineSignals(stopping, idle)
-        let frame: Uint8ArrayList
+        let frame: ReceivedFrame
         try {
-          frame = await lp.read({ signal: reading })
+          frame = await reader.read({ signal: reading })
         } catch (err: any) {
           // the caller closed its end between requests (the usual end of a stream), or went quiet
           if (err?.name === 'UnexpectedEOFError' && stream.remoteWriteStatus !== 'writable') break
@@ -208,9 +230,8 @@ export class ChunkServer {
           reading.clear()
         }
         // A frame that is not a ChunkRequest says the caller is broken: nothing more on this stream is trusted.
-        // The chunk's bytes stay in the pieces they arrived in, all the way to the disk.
-        const { head, data } = splitDataField(frame, CHUNK_PROTOCOL)
-        const req: ChunkRequestFrame = { ...ChunkRequest.decode(head), data }
+        // The chunk's bytes go to the disk from the buffer they arrived in.
+        const req = decodeRequest(frame)
         const task = this.answer(stream, req, connection.remotePeer).finally(() => {
           slots.release()
           running.delete(task)
@@ -225,6 +246,8 @@ export class ChunkServer {
       this.log('chunk stream from %p failed - %s: %s', connection.remotePeer, err.name, err.message)
       stream.abort(err)
       await Promise.allSettled(running)
+    } finally {
+      reader.close()
     }
   }
 
@@ -266,6 +289,8 @@ export class ChunkServer {
       result = 'error'
       stream.abort(err)
     } finally {
+      // the put's bytes are on disk (or refused): nothing refers to them any more
+      releaseBytes(req.data)
       signal.clear()
       sending?.clear()
       if (op != null) this.report(op, result, bytes, (performance.now() - started) / 1000)

@@ -1,15 +1,20 @@
-import { lpStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ChunkRequest, ChunkResponse } from '../gen/chunk.js'
 import { ProtocolError, RequestTimeoutError } from '../net/errors.js'
+import { LentBytes, releaseBytes } from '../util/lent-bytes.js'
 import { splitDataField } from './frame.js'
+import { chunkFrameReader } from './frame-reader.js'
 import { CHUNK_FRAME_BUFFER_BYTES, CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS, frameHead } from './protocol.js'
+import type { ReceiveBufferPool } from '../util/receive-buffers.js'
 import type { Logger, Stream } from '@libp2p/interface'
 
 /** What a request frame carries besides its id and chunk bytes */
 export type ChunkRequestHead = Pick<ChunkRequest, 'op' | 'cid'> & Partial<Pick<ChunkRequest, 'capability'>>
 
-/** A node's answer, its chunk bytes (if any) left in the pieces they arrived in */
+/**
+ * A node's answer. Its chunk bytes (if any) are LentBytes when they arrived in a buffer lent from the session's
+ * pool: their last holder may `releaseBytes()` them.
+ */
 export type ChunkAnswer = Omit<ChunkResponse, 'data'> & { data: Uint8ArrayList }
 
 /** The session's stream ended (closed, reset, or its peer went away) before this request was answered */
@@ -31,6 +36,8 @@ export interface ChunkSessionInit {
   maxRequests: number
   /** Close the stream after this long with nothing in flight */
   idleMs: number
+  /** Lends the buffers answers carrying chunks are received into */
+  buffers: ReceiveBufferPool
 }
 
 interface Pending {
@@ -147,26 +154,37 @@ export class ChunkSession {
   }
 
   private async readAnswers (stream: Stream, buffer: number): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: CHUNK_PROTOCOL_LIMITS.maxMessageBytes, maxBufferSize: buffer })
+    // Each answer is copied on arrival into one buffer, lent from the pool for a chunk: see FrameReader
+    const reader = chunkFrameReader(stream, this.init.buffers, buffer)
     try {
       while (this.failure == null) {
-        // The chunk's bytes stay in the pieces the stream delivered: nothing is copied on their way to the caller.
-        const { head, data } = splitDataField(await lp.read(), CHUNK_PROTOCOL)
-        const res: ChunkAnswer = { ...ChunkResponse.decode(head), data }
+        const frame = await reader.read()
+        const { head, data } = splitDataField(new Uint8ArrayList(frame.bytes), CHUNK_PROTOCOL)
+        let res: ChunkAnswer
+        try {
+          res = { ...ChunkResponse.decode(head), data: frame.lent ? new LentBytes(frame.release, ...data) : data }
+        } catch (err) {
+          frame.release()
+          throw err
+        }
         const entry = this.pending.get(res.id)
-        if (entry == null) throw new ProtocolError(`${CHUNK_PROTOCOL}: answer to request ${res.id}, which is not in flight`)
+        if (entry == null) {
+          releaseBytes(res.data)
+          throw new ProtocolError(`${CHUNK_PROTOCOL}: answer to request ${res.id}, which is not in flight`)
+        }
         this.pending.delete(res.id)
         clearTimeout(entry.timer)
         if (!entry.abandoned) entry.resolve(res)
+        else releaseBytes(res.data)
         this.settled()
       }
     } catch (err: any) {
-      if (err?.name === 'InvalidDataLengthError' || err?.name === 'InvalidDataLengthLengthError') {
-        err = new ProtocolError(`${CHUNK_PROTOCOL}: response larger than the protocol allows`)
-      } else if (err?.name === 'UnexpectedEOFError' || err?.name === 'StreamResetError' || err?.name === 'StreamAbortedError') {
+      if (err?.name === 'UnexpectedEOFError' || err?.name === 'StreamResetError' || err?.name === 'StreamAbortedError') {
         err = new ChunkStreamClosedError(`the chunk stream ended with ${this.pending.size} requests unanswered (${String(err.name)})`)
       }
       this.fail(err)
+    } finally {
+      reader.close()
     }
   }
 

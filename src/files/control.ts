@@ -8,6 +8,7 @@ import { baseName } from '../metadata/paths.js'
 import { MAX_CHUNK_SIZE } from '../storage/chunking.js'
 import { clampRange } from '../transfer/range.js'
 import { AlignedBufferPool } from '../util/direct-io.js'
+import { releaseBytes } from '../util/lent-bytes.js'
 import { optionalNumber, str } from '../control/params.js'
 import { PartialFile, assertAbsolute, openForUpload, readChunks } from './local-files.js'
 import type { FileIdentity } from './local-files.js'
@@ -53,7 +54,9 @@ export function streamBody (result: Record<string, unknown>, read: (signal: Abor
       let room = true
       // corked, the pieces of a chunk leave in one writev rather than one write each
       socket.cork()
-      for (const piece of bytes instanceof Uint8Array ? [bytes] : bytes) room = socket.write(piece)
+      const pieces = bytes instanceof Uint8Array ? [bytes] : [...bytes]
+      // the socket is done with the bytes once the last piece's write has completed (or failed)
+      pieces.forEach((piece, i) => { room = socket.write(piece, i === pieces.length - 1 ? () => { releaseBytes(bytes) } : undefined) })
       socket.uncork()
       if (!room) await once(socket, 'drain', { signal })
     }
@@ -151,6 +154,8 @@ export function registerFileMethods (control: ControlServer, init: FileMethodsIn
       for await (const bytes of files.read(manifest, ctx.signal)) {
         await partial.write(bytes)
         progress(bytes.byteLength)
+        // written (copied into the page cache, or taken by the device): nothing refers to the bytes any more
+        releaseBytes(bytes)
       }
       await partial.commit()
     } catch (err) {

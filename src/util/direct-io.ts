@@ -32,6 +32,30 @@ function alignUp (n: number): number {
   return Math.ceil(n / DIRECT_IO_ALIGNMENT) * DIRECT_IO_ALIGNMENT
 }
 
+/** Memory that starts on a page boundary: every buffer `alignedMemory` made */
+const pageAligned = new WeakSet<ArrayBufferLike>()
+
+/**
+ * At least `bytes` of page-aligned memory (rounded up to 64 KiB): a WebAssembly.Memory of its own, whose pages
+ * the kernel commits only as they are first written.
+ */
+export function alignedMemory (bytes: number): Uint8Array {
+  const pages = alignedMemoryBytes(bytes) / WASM_PAGE_BYTES
+  const buffer = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer
+  pageAligned.add(buffer)
+  return new Uint8Array(buffer)
+}
+
+/** The bytes `alignedMemory(bytes)` holds: `bytes` rounded up to 64 KiB (a WebAssembly page), at least one page */
+export function alignedMemoryBytes (bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / WASM_PAGE_BYTES)) * WASM_PAGE_BYTES
+}
+
+/** Whether O_DIRECT takes `view` as it is: it starts on an alignment boundary of memory known to be page-aligned */
+export function isDirectIOReady (view: Uint8Array): boolean {
+  return view.byteOffset % DIRECT_IO_ALIGNMENT === 0 && pageAligned.has(view.buffer)
+}
+
 export interface AlignedBufferPoolInit {
   /** Bytes each buffer holds; rounded up to 64 KiB (a WebAssembly page) */
   bufferBytes: number
@@ -49,7 +73,7 @@ export class AlignedBufferPool {
   private readonly slots: Semaphore
 
   constructor (init: AlignedBufferPoolInit) {
-    this.bufferBytes = Math.ceil(init.bufferBytes / WASM_PAGE_BYTES) * WASM_PAGE_BYTES
+    this.bufferBytes = alignedMemoryBytes(init.bufferBytes)
     this.slots = new Semaphore(init.maxBuffers ?? 4)
   }
 
@@ -58,8 +82,7 @@ export class AlignedBufferPool {
     const reused = this.free.pop()
     if (reused != null) return reused
     try {
-      const pages = this.bufferBytes / WASM_PAGE_BYTES
-      return new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer)
+      return alignedMemory(this.bufferBytes)
     } catch (err) {
       this.slots.release()
       throw err
@@ -130,6 +153,16 @@ export async function supportsDirectIO (dir: string, pool: AlignedBufferPool): P
   }
 }
 
+/** The one buffer a list holds, if it holds exactly one */
+function onlyPiece (list: Uint8ArrayList): Uint8Array | undefined {
+  let only: Uint8Array | undefined
+  for (const piece of list) {
+    if (only != null) return undefined
+    only = piece
+  }
+  return only
+}
+
 /**
  * Appends to a file opened with O_DIRECT. Bytes are staged in a pooled buffer and written in whole blocks; the
  * last part of a block waits for the next bytes, and `finish()` writes it padded with zeros and cuts the file back
@@ -159,6 +192,16 @@ export class DirectAppender {
   }
 
   async append (bytes: Uint8Array | Uint8ArrayList, signal?: AbortSignal): Promise<void> {
+    // Bytes that already sit in aligned memory (a chunk received into a lent buffer) go to the disk from where they
+    // are, whole blocks of them; only the remainder, less than a block, is kept for the next append.
+    const single = bytes instanceof Uint8Array ? bytes : onlyPiece(bytes)
+    if (this.tail.byteLength === 0 && single != null && isDirectIOReady(single)) {
+      const whole = single.byteLength - single.byteLength % DIRECT_IO_ALIGNMENT
+      if (whole > 0) await writeFully(this.handle, single.subarray(0, whole), this.position)
+      this.position += whole
+      this.tail = single.slice(whole)
+      return
+    }
     await this.pool.with(async buffer => {
       let staged = 0
       const stage = async (piece: Uint8Array): Promise<void> => {

@@ -55,3 +55,16 @@ export async function chunkOf (n: number, seed: number): Promise<{ cid: CID, byt
   const bytes = pseudoRandomBytes(n, seed)
   return { cid: await cidOf(bytes), bytes }
 }
+
+/** `bytes` cut into views of the given sizes (the last takes the rest), as a stream might deliver them */
+export function cut (bytes: Uint8Array, sizes: number[]): Uint8Array[] {
+  const pieces: Uint8Array[] = []
+  let at = 0
+  for (const size of sizes) {
+    if (at >= bytes.byteLength) break
+    pieces.push(bytes.subarray(at, Math.min(bytes.byteLength, at + size)))
+    at += size
+  }
+  if (at < bytes.byteLength) pieces.push(bytes.subarray(at))
+  return pieces
+}

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { splitDataField } from '../../../src/chunks/frame.js'
+import { dataFieldStart, splitDataField } from '../../../src/chunks/frame.js'
 import { frameHead } from '../../../src/chunks/protocol.js'
 import { ChunkResponse, ChunkStatus } from '../../../src/gen/chunk.js'
-import { pseudoRandomBytes } from './fixtures.js'
+import { cut, pseudoRandomBytes } from './fixtures.js'
 
 /** `bytes` cut into pieces of the given sizes (the last takes the rest), as a stream might deliver them */
 function pieces (bytes: Uint8Array, sizes: number[]): Uint8ArrayList {
-  const list = new Uint8ArrayList()
-  let at = 0
-  for (const size of sizes) {
-    if (at >= bytes.byteLength) break
-    list.append(bytes.subarray(at, Math.min(bytes.byteLength, at + size)))
-    at += size
-  }
-  if (at < bytes.byteLength) list.append(bytes.subarray(at))
-  return list
+  return new Uint8ArrayList(...cut(bytes, sizes))
 }
 
 /** A frame as the wire carries it, without its length prefix: the message, then `data` as its own field */
@@ -84,5 +76,27 @@ describe('splitDataField', () => {
     for (const bytes of bad) {
       assert.throws(() => splitDataField(new Uint8ArrayList(bytes), 'test'), { name: 'ProtocolError' }, `accepted ${Buffer.from(bytes).toString('hex').slice(0, 40)}`)
     }
+  })
+})
+
+describe('dataFieldStart', () => {
+  it('finds where the chunk bytes of a frame start from its first bytes, when they end the frame', () => {
+    const data = pseudoRandomBytes(70_000, 3)
+    const bytes = frame({ id: 7, size: 70_000, error: 'e'.repeat(300) }, data)
+    const start = bytes.byteLength - data.byteLength
+    assert.equal(dataFieldStart(bytes, bytes.byteLength), start)
+    // only as much as a first piece holds: the head and the field's tag and length are enough
+    assert.equal(dataFieldStart(bytes.subarray(0, start), bytes.byteLength), start)
+    assert.equal(dataFieldStart(bytes.subarray(0, start - 1), bytes.byteLength), undefined, 'the length is not all there')
+    assert.equal(dataFieldStart(bytes.subarray(0, 5), bytes.byteLength), undefined)
+  })
+
+  it('says nothing for chunk bytes that do not end the frame, for none at all, or for a malformed frame', () => {
+    const early = ChunkResponse.encode({ status: ChunkStatus.OK, error: '', message: '', size: 0, capacityBytes: 0, availableBytes: 0, id: 0, data: Uint8Array.from([1, 2, 3]) })
+    const after = ChunkResponse.encode({ status: ChunkStatus.OK, error: 'x', message: '', size: 0, capacityBytes: 0, availableBytes: 0, id: 9, data: new Uint8Array() })
+    const both = new Uint8Array([...early, ...after])
+    assert.equal(dataFieldStart(both, both.byteLength), undefined)
+    assert.equal(dataFieldStart(after, after.byteLength), undefined)
+    assert.equal(dataFieldStart(Uint8Array.from([0x0f, 1, 2]), 3), undefined, 'wire type 7 does not exist')
   })
 })

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { PartialFile } from '../../../src/files/local-files.js'
-import { AlignedBufferPool, DIRECT_IO_ALIGNMENT, DirectAppender, openDirect, readDirect, supportsDirectIO } from '../../../src/util/direct-io.js'
+import { AlignedBufferPool, DIRECT_IO_ALIGNMENT, DirectAppender, alignedMemory, isDirectIOReady, openDirect, readDirect, supportsDirectIO } from '../../../src/util/direct-io.js'
 
 let dir: string
 
@@ -16,6 +16,15 @@ class MisalignedPool extends AlignedBufferPool {
   async acquire (signal?: AbortSignal): Promise<Uint8Array> {
     const buffer = await super.acquire(signal)
     return buffer.subarray(1)
+  }
+}
+
+/** Counts the buffers lent: an append that needs none wrote straight from the caller's bytes */
+class CountingPool extends AlignedBufferPool {
+  lent = 0
+  async acquire (signal?: AbortSignal): Promise<Uint8Array> {
+    this.lent++
+    return await super.acquire(signal)
   }
 }
 
@@ -71,6 +80,44 @@ describe('direct I/O', () => {
     const written = await readFile(path)
     assert.equal(written.byteLength, list.byteLength + 5)
     assert.deepEqual(written.subarray(0, list.byteLength), Buffer.from(list.subarray()))
+  })
+
+  it('knows which views O_DIRECT takes as they are: aligned ones of aligned memory', () => {
+    const memory = alignedMemory(3 * DIRECT_IO_ALIGNMENT)
+    assert.equal(memory.byteLength, 64 * 1024, 'rounded up to a WebAssembly page')
+    assert.equal(isDirectIOReady(memory), true)
+    assert.equal(isDirectIOReady(memory.subarray(DIRECT_IO_ALIGNMENT)), true)
+    assert.equal(isDirectIOReady(memory.subarray(1)), false)
+    assert.equal(isDirectIOReady(new Uint8Array(2 * DIRECT_IO_ALIGNMENT)), false, 'ordinary memory is not known to be aligned')
+  })
+
+  it('writes bytes that sit in aligned memory from where they are, and still ends the file exactly', async () => {
+    const path = join(dir, 'from-place.bin')
+    const pool = new CountingPool({ bufferBytes: 64 * 1024 })
+    const memory = alignedMemory(64 * 1024)
+    const first = randomBytes(5 * DIRECT_IO_ALIGNMENT)
+    memory.set(first)
+    const tailed = randomBytes(2 * DIRECT_IO_ALIGNMENT + 100)
+    const other = alignedMemory(64 * 1024)
+    other.set(tailed, DIRECT_IO_ALIGNMENT)
+    const plain = randomBytes(3000)
+    const handle = await openDirect(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC)
+    assert.ok(handle != null)
+    try {
+      const appender = new DirectAppender(handle, pool)
+      // whole blocks in place, then whole blocks and a rest in place, in a list of one piece
+      await appender.append(memory.subarray(0, first.byteLength))
+      await appender.append(new Uint8ArrayList(other.subarray(DIRECT_IO_ALIGNMENT, DIRECT_IO_ALIGNMENT + tailed.byteLength)))
+      assert.equal(pool.lent, 0, 'no staging buffer for bytes already aligned')
+      assert.equal(appender.pending.byteLength, 100)
+      // with a rest pending, the next bytes go through a staging buffer
+      await appender.append(plain)
+      assert.equal(pool.lent, 1)
+      await appender.finish()
+    } finally {
+      await handle.close()
+    }
+    assert.deepEqual(await readFile(path), Buffer.concat([first, tailed, plain]))
   })
 
   it('reads a file back whole, also when it is longer than one buffer or not a whole number of blocks', async () => {
