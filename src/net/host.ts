@@ -99,6 +99,17 @@ export async function createInviteeHost (init: InviteeHostInit): Promise<Libp2p>
 
 type BuildInit = OpenHostInit & { role: Role }
 
+/**
+ * The largest yamux data frame: four Noise messages of payload (65519 bytes each) less yamux's 12-byte header,
+ * so frames fill whole Noise messages. yamux 8 ignores its own maxMessageSize and sends a frame as large as the
+ * send window (up to 16 MiB); our patch (patches/@libp2p+yamux+*.patch) bounds frames by it again. With whole
+ * chunks in one frame, the sender encrypted 4 MiB at once and the receiver held every decrypted message until
+ * the frame's last byte, long enough for V8 to promote them to its old generation. Measured on 2 GB gets: 1 full
+ * collection instead of 6 and a peak RSS of 187 MB instead of 210; 500 MB puts and gets 4-7% faster. 64 KiB frames
+ * did as well for memory but made puts ~5% slower.
+ */
+export const YAMUX_MAX_FRAME_BYTES = 4 * 65_519 - 12
+
 type EncrypterFactory = NonNullable<Libp2pOptions['connectionEncrypters']>[number]
 
 /** The one place the stack is assembled, so the open test configuration cannot drift from production's */
@@ -109,7 +120,7 @@ async function buildHost (init: BuildInit, encrypter: EncrypterFactory): Promise
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp(), ...(init.transports ?? [])],
     connectionEncrypters: [encrypter],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ maxMessageSize: YAMUX_MAX_FRAME_BYTES })],
     connectionManager: {
       dialTimeout: init.dialTimeoutMs ?? 10_000,
       inboundUpgradeTimeout: 15_000,
