@@ -52,8 +52,9 @@ function noop (): void {}
  * on an alignment boundary: a reader writing them to a file opened with O_DIRECT then needs no staging copy.
  *
  * Frames are read one at a time, in order. The reader fails (and resets the stream) on a frame longer than
- * `maxFrameBytes` or on more than `maxBufferedBytes` of frames waiting (each counted with 1 KiB on top); frames complete before a failure or the
- * end of the stream are still handed out, and then the failure, or UnexpectedEOFError at the end.
+ * `maxFrameBytes` or on more than `maxBufferedBytes` of frames waiting (each counted with 1 KiB on top); frames
+ * complete before a failure or the end of the stream are still handed out, and then the failure, or
+ * UnexpectedEOFError at the end.
  */
 export class FrameReader {
   private readonly stream: Stream
@@ -178,7 +179,7 @@ export class FrameReader {
     return at
   }
 
-  /** Finds the frame its buffer; `first` holds whatever of the frame this piece already carries */
+  /** Picks the buffer the frame is received into; `first` holds whatever of the frame this piece already carries */
   private begin (length: number, first: Uint8Array): void {
     if (length < this.init.pooledFromBytes) {
       this.current = { buffer: new Uint8Array(length), start: 0, length, filled: 0, lent: false }
