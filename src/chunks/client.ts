@@ -17,7 +17,7 @@ import { combineSignals } from '../util/signals.js'
 import { releaseBytes } from '../util/lent-bytes.js'
 import { chunkFrameBuffers } from './frame-reader.js'
 import type { ChunkAnswer } from './session.js'
-import type { ReceiveBufferPool } from '../util/receive-buffers.js'
+import type { BufferPool } from '../util/buffer-pool.js'
 import type { ChunkOperation } from './protocol.js'
 import type { AbortOptions, ComponentLogger, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -50,7 +50,7 @@ export interface ChunkClientComponents {
   logger: ComponentLogger
   capabilities?: CapabilitySource
   /** Lends the buffers chunks are received into (default: a pool of the client's own, for frames of the largest chunk) */
-  receiveBuffers?: ReceiveBufferPool
+  receiveBuffers?: BufferPool
 }
 
 export interface ChunkRequestOptions extends AbortOptions {
@@ -185,7 +185,7 @@ export class ChunkClient {
   private readonly idleMs: number
   private readonly streamsPerPeer: number
   private readonly slots: PerPeerSlots
-  private readonly buffers: ReceiveBufferPool
+  private readonly buffers: BufferPool
   private readonly sessions = new Map<string, ChunkSession[]>()
   private controller = new AbortController()
 

@@ -6,12 +6,11 @@ import { verifyCapability } from '../permissions/capability.js'
 import { assertChunkCid } from '../storage/chunking.js'
 import { ChunkNotFoundError, StorageError } from '../storage/errors.js'
 import { KeyedMutex } from '../util/keyed-mutex.js'
-import { LentBytes, releaseBytes } from '../util/lent-bytes.js'
+import { releaseBytes } from '../util/lent-bytes.js'
 import { Semaphore } from '../util/semaphore.js'
-import { splitDataField } from './frame.js'
-import { chunkFrameBuffers, chunkFrameReader } from './frame-reader.js'
+import { chunkFrameBuffers, chunkFrameReader, decodeChunkFrame } from './frame-reader.js'
 import type { ReceivedFrame } from './frame-reader.js'
-import type { ReceiveBufferPool } from '../util/receive-buffers.js'
+import type { BufferPool } from '../util/buffer-pool.js'
 import {
   CHUNK_FRAME_BUFFER_BYTES,
   CHUNK_PROTOCOL,
@@ -58,24 +57,11 @@ export interface ChunkServerComponents {
   owners: ChunkOwners
   logger: ComponentLogger
   /** Lends the buffers chunks are received into (default: a pool of the server's own, for frames of the largest chunk) */
-  receiveBuffers?: ReceiveBufferPool
+  receiveBuffers?: BufferPool
 }
 
 /** A request as read: its chunk bytes (for PUT) are LentBytes when they arrived in a lent buffer */
 type ChunkRequestFrame = Omit<ChunkRequest, 'data'> & { data: Uint8ArrayList }
-
-/** Decodes a request frame; its chunk bytes stay where they arrived, and its buffer goes back when they are released */
-function decodeRequest (frame: ReceivedFrame): ChunkRequestFrame {
-  try {
-    const { head, data } = splitDataField(new Uint8ArrayList(frame.bytes), CHUNK_PROTOCOL)
-    // the CID and capability would be views of the lent buffer, which is filled again once the request is done
-    const fields = ChunkRequest.decode(frame.lent ? head.slice() : head)
-    return { ...fields, data: frame.lent ? new LentBytes(frame.release, ...data) : data }
-  } catch (err) {
-    frame.release()
-    throw err
-  }
-}
 
 const OPERATIONS: Partial<Record<ChunkOp, ChunkOperation>> = {
   [ChunkOp.PUT]: 'put',
@@ -128,7 +114,7 @@ export class ChunkServer {
    * concurrent put of the same chunk has just been told are stored
    */
   private readonly ownership = new KeyedMutex()
-  private readonly buffers: ReceiveBufferPool
+  private readonly buffers: BufferPool
   private controller = new AbortController()
   private started = false
 
@@ -231,7 +217,7 @@ export class ChunkServer {
         }
         // A frame that is not a ChunkRequest says the caller is broken: nothing more on this stream is trusted.
         // The chunk's bytes go to the disk from the buffer they arrived in.
-        const req = decodeRequest(frame)
+        const req: ChunkRequestFrame = decodeChunkFrame(frame, bytes => ChunkRequest.decode(bytes))
         const task = this.answer(stream, req, connection.remotePeer).finally(() => {
           slots.release()
           running.delete(task)

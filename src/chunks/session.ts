@@ -1,11 +1,10 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ChunkRequest, ChunkResponse } from '../gen/chunk.js'
 import { ProtocolError, RequestTimeoutError } from '../net/errors.js'
-import { LentBytes, releaseBytes } from '../util/lent-bytes.js'
-import { splitDataField } from './frame.js'
-import { chunkFrameReader } from './frame-reader.js'
-import { CHUNK_FRAME_BUFFER_BYTES, CHUNK_PROTOCOL, CHUNK_PROTOCOL_LIMITS, frameHead } from './protocol.js'
-import type { ReceiveBufferPool } from '../util/receive-buffers.js'
+import { releaseBytes } from '../util/lent-bytes.js'
+import { chunkFrameReader, decodeChunkFrame } from './frame-reader.js'
+import { CHUNK_FRAME_BUFFER_BYTES, CHUNK_PROTOCOL, frameHead } from './protocol.js'
+import type { BufferPool } from '../util/buffer-pool.js'
 import type { Logger, Stream } from '@libp2p/interface'
 
 /** What a request frame carries besides its id and chunk bytes */
@@ -37,7 +36,7 @@ export interface ChunkSessionInit {
   /** Close the stream after this long with nothing in flight */
   idleMs: number
   /** Lends the buffers answers carrying chunks are received into */
-  buffers: ReceiveBufferPool
+  buffers: BufferPool
 }
 
 interface Pending {
@@ -158,15 +157,7 @@ export class ChunkSession {
     const reader = chunkFrameReader(stream, this.init.buffers, buffer)
     try {
       while (this.failure == null) {
-        const frame = await reader.read()
-        const { head, data } = splitDataField(new Uint8ArrayList(frame.bytes), CHUNK_PROTOCOL)
-        let res: ChunkAnswer
-        try {
-          res = { ...ChunkResponse.decode(head), data: frame.lent ? new LentBytes(frame.release, ...data) : data }
-        } catch (err) {
-          frame.release()
-          throw err
-        }
+        const res: ChunkAnswer = decodeChunkFrame(await reader.read(), bytes => ChunkResponse.decode(bytes))
         const entry = this.pending.get(res.id)
         if (entry == null) {
           releaseBytes(res.data)

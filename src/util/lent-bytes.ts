@@ -1,7 +1,7 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 
 /**
- * Bytes that sit in a buffer lent from a pool (src/util/receive-buffers.ts). Whoever ends up holding them calls
+ * Bytes that sit in a buffer lent from a pool (BufferPool, src/util/buffer-pool.ts). Whoever ends up holding them calls
  * `releaseBytes()` once nothing reads them any more, not even a view kept from them, and the buffer goes back to
  * be filled again. Bytes never released are left to the garbage collector, which is always safe: releasing is
  * only ever an optimisation, so only code that knows where every view of the bytes went does it.

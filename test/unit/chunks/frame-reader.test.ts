@@ -5,8 +5,8 @@ import { FrameReader } from '../../../src/chunks/frame-reader.js'
 import { dataFieldStart } from '../../../src/chunks/frame.js'
 import { frameHead } from '../../../src/chunks/protocol.js'
 import { ChunkResponse, ChunkStatus } from '../../../src/gen/chunk.js'
-import { DIRECT_IO_ALIGNMENT, isDirectIOReady } from '../../../src/util/direct-io.js'
-import { ReceiveBufferPool } from '../../../src/util/receive-buffers.js'
+import { BufferPool } from '../../../src/util/buffer-pool.js'
+import { DIRECT_IO_ALIGNMENT, alignedMemory, isDirectIOReady } from '../../../src/util/direct-io.js'
 import { cut, pseudoRandomBytes } from './fixtures.js'
 import type { Stream } from '@libp2p/interface'
 
@@ -46,9 +46,9 @@ function concat (...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(parts.flatMap(p => [...p]))
 }
 
-async function setup (init: { maxBufferedBytes?: number } = {}): Promise<{ outbound: Stream, inbound: Stream, reader: FrameReader, pool: ReceiveBufferPool }> {
+async function setup (init: { maxBufferedBytes?: number } = {}): Promise<{ outbound: Stream, inbound: Stream, reader: FrameReader, pool: BufferPool }> {
   const [outbound, inbound] = await streamPair()
-  const pool = new ReceiveBufferPool({ bufferBytes: MAX_FRAME + DIRECT_IO_ALIGNMENT })
+  const pool = new BufferPool(MAX_FRAME + DIRECT_IO_ALIGNMENT, { allocate: alignedMemory })
   const reader = new FrameReader(inbound, { buffers: pool }, { maxFrameBytes: MAX_FRAME, maxBufferedBytes: init.maxBufferedBytes ?? 4 * MAX_FRAME, protocol: '/test' })
   return { outbound, inbound, reader, pool }
 }

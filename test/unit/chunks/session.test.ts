@@ -5,7 +5,7 @@ import { describe, it } from 'node:test'
 import { defaultLogger } from '@libp2p/logger'
 import { ChunkSession } from '../../../src/chunks/session.js'
 import { ChunkOp } from '../../../src/gen/chunk.js'
-import { ReceiveBufferPool } from '../../../src/util/receive-buffers.js'
+import { BufferPool } from '../../../src/util/buffer-pool.js'
 import type { Stream } from '@libp2p/interface'
 
 const log = defaultLogger().forComponent('test:chunk-session')
@@ -13,7 +13,7 @@ const log = defaultLogger().forComponent('test:chunk-session')
 describe('ChunkSession', () => {
   it('lets a caller that aborts while its stream is still opening go at once, and frees its slot', async () => {
     // a dial that never completes: the caller must not wait for it once it gave up
-    const session = new ChunkSession(async () => await new Promise<Stream>(() => {}), { timeoutMs: 30_000, maxRequests: 1, idleMs: 60_000, buffers: new ReceiveBufferPool({ bufferBytes: 64 * 1024 }) }, log, () => {})
+    const session = new ChunkSession(async () => await new Promise<Stream>(() => {}), { timeoutMs: 30_000, maxRequests: 1, idleMs: 60_000, buffers: new BufferPool(64 * 1024) }, log, () => {})
     try {
       const controller = new AbortController()
       const answer = session.request({ op: ChunkOp.GET, cid: new Uint8Array() }, undefined, controller.signal)
